@@ -1,0 +1,99 @@
+/* weft/rt.h - runtimes: creation, configuration, running futures, shutdown.
+ *
+ * Two flavours share one task system:
+ *   WEFT_RT_MULTI_THREAD   worker threads with work stealing (the default)
+ *   WEFT_RT_CURRENT_THREAD tasks run on the thread that calls weft_rt_block_on()
+ */
+#ifndef WEFT_RT_H
+#define WEFT_RT_H
+
+#include "base.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum weft_rt_flavor {
+    WEFT_RT_MULTI_THREAD = 0,
+    WEFT_RT_CURRENT_THREAD = 1,
+} weft_rt_flavor;
+
+/* Runtime configuration. Zero means "default" for every field; new fields go at the end.
+ * Use designated initialisers: (weft_rt_config){.workers = 4, .thread_name = "srv"}. */
+typedef struct weft_rt_config {
+    weft_rt_flavor flavor;
+    unsigned workers;            /* MT worker threads; 0 = one per CPU; at most 1024 */
+    const char *thread_name;     /* worker name prefix (copied; ≤ 12 chars + "-N"); default "weft" */
+    size_t thread_stack_size;    /* bytes; 0 = 2 MiB; 64 KiB .. 1 GiB */
+    void (*on_thread_start)(void *arg); /* runs on each worker before it polls anything */
+    void (*on_thread_stop)(void *arg);  /* runs on each worker after its last poll */
+    void *hook_arg;
+    unsigned event_interval;     /* ticks between driver (IO/timer) checks; 0 = 61 */
+    unsigned global_queue_interval; /* ticks between inject-queue checks; 0 = 61 (CT: 31) */
+    unsigned max_blocking_threads; /* blocking pool cap; 0 = 512 */
+    int64_t blocking_keep_alive; /* ns an idle blocking thread waits for work; 0 = 10 s */
+    int64_t shutdown_timeout;    /* ns weft_rt_free waits for running blocking jobs; 0 = 10 s */
+    int io_backend;              /* 0 = probe (or WEFT_IO_BACKEND); see io.h */
+} weft_rt_config;
+
+/**
+ * weft_rt_new - create a runtime. cfg may be NULL (all defaults). MT workers start at once.
+ * Threads: any. Returns 0 and sets *out; -EINVAL (NULL out, bad values); -ENOMEM; -EAGAIN
+ * (thread creation failed). *out is NULL on failure and nothing is left behind.
+ */
+WEFT_API int weft_rt_new(weft_rt **out, const weft_rt_config *cfg);
+
+/**
+ * weft_rt_free - shut down and free. Stops accepting spawns, stops the workers, drops every
+ * unfinished future exactly once (their joins report -ECANCELED; threads blocked in
+ * weft_join_wait are released first), joins the threads and frees all memory, including task
+ * cells still held by join handles: use no join handle of this runtime afterwards.
+ * NULL is a no-op. Threads: any thread that is not one of this runtime's workers.
+ */
+WEFT_API void weft_rt_free(weft_rt *rt);
+
+/**
+ * weft_rt_block_on - run a future as a task and wait for it on the calling thread.
+ * Current-thread runtime: the calling thread runs every task until this one ends.
+ * Multi-thread runtime: the task runs on the workers; the calling thread sleeps.
+ * Writes type->out_size bytes to out (may be NULL) and returns the task's result: 0, its
+ * error, or -ECANCELED. Also -EINVAL (bad arguments), -ENOMEM, -ESHUTDOWN, -EDEADLK (called
+ * from a worker or from inside another block_on of the same runtime).
+ * Threads: any thread that is not a worker of rt.
+ */
+WEFT_API int weft_rt_block_on(weft_rt *rt, const weft_future_type *type, const void *init,
+                              void *out);
+
+/* The runtime's flavour and worker count (1 for current-thread). Threads: any. */
+WEFT_API weft_rt_flavor weft_rt_flavor_of(const weft_rt *rt);
+WEFT_API unsigned weft_rt_workers(const weft_rt *rt);
+
+/* The runtime the calling thread works for (a worker, or a block_on caller), else NULL. */
+WEFT_API weft_rt *weft_rt_current(void);
+
+/* Index of the calling worker thread in [0, workers), or -1 if not a worker. */
+WEFT_API int weft_rt_worker_index(void);
+
+/* ------------------------------------------------------------------ builder */
+
+/* A validating builder over weft_rt_config for code that prefers Tokio's shape:
+ * each setter rejects bad values with -EINVAL at once (0 workers, stack size out of range). */
+typedef struct weft_rt_builder weft_rt_builder;
+
+WEFT_API int weft_rt_builder_new(weft_rt_builder **out, weft_rt_flavor flavor);
+WEFT_API int weft_rt_builder_workers(weft_rt_builder *b, unsigned n);         /* 1..1024 */
+WEFT_API int weft_rt_builder_thread_name(weft_rt_builder *b, const char *name); /* 1..12 chars */
+WEFT_API int weft_rt_builder_thread_stack_size(weft_rt_builder *b, size_t bytes);
+WEFT_API int weft_rt_builder_on_thread_start(weft_rt_builder *b, void (*fn)(void *), void *arg);
+WEFT_API int weft_rt_builder_on_thread_stop(weft_rt_builder *b, void (*fn)(void *), void *arg);
+WEFT_API int weft_rt_builder_event_interval(weft_rt_builder *b, unsigned ticks); /* 1..1000000 */
+WEFT_API int weft_rt_builder_global_queue_interval(weft_rt_builder *b, unsigned ticks);
+/* Build; the builder stays valid (build again or free it). */
+WEFT_API int weft_rt_builder_build(const weft_rt_builder *b, weft_rt **out);
+WEFT_API void weft_rt_builder_free(weft_rt_builder *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/* The inject queue: where work from outside a worker lands (remote spawns and wakes, ring
+ * overflow). A mutex around an intrusive list; `len` is read without the lock so workers skip
+ * an empty queue for the price of a load. */
+#include "sched/sched.h"
+
+void weft__inject_init(struct weft__inject *q)
+{
+    pthread_mutex_init(&q->lock, NULL);
+    q->head = q->tail = NULL;
+    st_relaxed(&q->len, 0);
+}
+
+void weft__inject_fini(struct weft__inject *q)
+{
+    pthread_mutex_destroy(&q->lock);
+}
+
+void weft__inject_push(struct weft__inject *q, struct weft__task *first, struct weft__task *last,
+                       size_t n)
+{
+    last->next = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->tail)
+        q->tail->next = first;
+    else
+        q->head = first;
+    q->tail = last;
+    atomic_store_explicit(&q->len, ld_relaxed(&q->len) + n, memory_order_release);
+    pthread_mutex_unlock(&q->lock);
+}
+
+size_t weft__inject_pop(struct weft__inject *q, size_t max, struct weft__task **first)
+{
+    if (ld_acquire(&q->len) == 0)
+        return 0;
+    pthread_mutex_lock(&q->lock);
+    size_t len = ld_relaxed(&q->len), n = len < max ? len : max;
+    struct weft__task *t = q->head, *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        last = t;
+        t = t->next;
+    }
+    if (n) {
+        *first = q->head;
+        last->next = NULL;
+        q->head = t;
+        if (!t)
+            q->tail = NULL;
+        st_release(&q->len, len - n);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}

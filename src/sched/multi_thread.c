@@ -1,0 +1,319 @@
+/* The multi-thread work-stealing executor (DESIGN decision 3).
+ *
+ * Each worker runs: LIFO slot -> local ring -> inject queue (first, every global_interval
+ * ticks, so it cannot starve) -> steal half of another worker's ring -> park.
+ *
+ * Waking a parked worker costs ~8 us on our VMs (research/vm-limits.md), so it happens only
+ * when no worker is already searching for work and somebody is parked; a worker woken that
+ * way counts as searching, and the last searcher to find work passes the baton on.
+ *
+ * Lost wakeups. A parking worker publishes itself (num_parked, under idle_lock) and then
+ * re-checks every queue; a thread that pushes to the inject queue issues a seq_cst fence and
+ * then reads num_parked/num_searching. One of the two always sees the other. Pushes to a
+ * worker's own ring skip the fence: a missed notification there costs parallelism, never
+ * liveness, because the pushing worker runs its own ring.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "sched/sched.h"
+#include "sys/futex.h"
+
+/* ------------------------------------------------------------------ idle set */
+
+static void notify_one(weft_rt *rt)
+{
+    pthread_mutex_lock(&rt->idle_lock);
+    if (rt->nsleepers == 0 || ld_relaxed(&rt->num_searching) != 0) {
+        pthread_mutex_unlock(&rt->idle_lock);
+        return;
+    }
+    unsigned idx = rt->sleepers[--rt->nsleepers];
+    atomic_fetch_sub_explicit(&rt->num_parked, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&rt->idle_lock);
+    struct weft__worker *w = &rt->workers[idx];
+    st_release(&w->park, PARK_NOTIFIED);
+    weft__futex_wake(&w->park, 1);
+}
+
+/* Cheap check after a local push: two loads, no fence (see the top comment). */
+static inline void maybe_notify(weft_rt *rt)
+{
+    if (ld_relaxed(&rt->num_parked) != 0 && ld_relaxed(&rt->num_searching) == 0)
+        notify_one(rt);
+}
+
+static bool has_work(weft_rt *rt)
+{
+    if (atomic_load(&rt->inject.len) != 0)
+        return true;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (weft__lq_len(&rt->workers[i].q) != 0)
+            return true;
+    return false;
+}
+
+static bool start_searching(struct weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    if (w->searching)
+        return true;
+    uint32_t n = ld_relaxed(&rt->num_searching);
+    if (2 * n >= rt->nworkers)
+        return false; /* at most half the workers search at once */
+    atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    w->searching = true;
+    return true;
+}
+
+static void stop_searching(struct weft__worker *w)
+{
+    w->searching = false;
+    /* The last searcher to find work wakes another: there may be more where it came from. */
+    if (atomic_fetch_sub_explicit(&w->rt->num_searching, 1, memory_order_seq_cst) == 1 &&
+        ld_relaxed(&w->rt->num_parked) != 0)
+        notify_one(w->rt);
+}
+
+static void park(struct weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+
+    if (w->searching) {
+        w->searching = false;
+        atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    }
+    pthread_mutex_lock(&rt->idle_lock);
+    st_relaxed(&w->park, PARK_PARKED);
+    rt->sleepers[rt->nsleepers++] = w->index;
+    atomic_fetch_add_explicit(&rt->num_parked, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&rt->idle_lock);
+
+    if (has_work(rt) || atomic_load(&rt->shutdown)) {
+        /* Take ourselves back out, unless a notifier already did (then it sets NOTIFIED). */
+        pthread_mutex_lock(&rt->idle_lock);
+        for (unsigned i = 0; i < rt->nsleepers; i++) {
+            if (rt->sleepers[i] == w->index) {
+                rt->sleepers[i] = rt->sleepers[--rt->nsleepers];
+                atomic_fetch_sub_explicit(&rt->num_parked, 1, memory_order_seq_cst);
+                st_relaxed(&w->park, PARK_RUNNING);
+                break;
+            }
+        }
+        pthread_mutex_unlock(&rt->idle_lock);
+    }
+    uint32_t p;
+    while ((p = ld_acquire(&w->park)) == PARK_PARKED)
+        weft__futex_wait(&w->park, PARK_PARKED, INT64_MAX);
+    if (p == PARK_NOTIFIED)
+        w->searching = true; /* the notifier counted us in num_searching */
+    st_relaxed(&w->park, PARK_RUNNING);
+}
+
+/* ------------------------------------------------------------------ queues */
+
+static void push_back(struct weft__worker *w, struct weft__task *t)
+{
+    if (WEFT_LIKELY(weft__lq_try_push(&w->q, t)))
+        return;
+    /* Full: move the older half plus t to the inject queue in one batch. */
+    struct weft__task *first, *last;
+    uint32_t n = weft__lq_claim_half(&w->q, &first, &last);
+    if (n) {
+        last->next = t;
+        weft__inject_push(&w->rt->inject, first, t, n + 1);
+    } else {
+        weft__inject_push(&w->rt->inject, t, t, 1);
+    }
+}
+
+void weft__mt_push_local(struct weft__worker *w, struct weft__task *t, int how)
+{
+    if (how == 0 && weft__tl.current) {
+        /* Woken or spawned by the running task: run it next (cache-warm), Tokio's LIFO slot. */
+        struct weft__task *prev = w->lifo;
+        w->lifo = t;
+        if (!prev)
+            return;
+        t = prev;
+    }
+    push_back(w, t);
+    maybe_notify(w->rt);
+}
+
+void weft__mt_push_remote(weft_rt *rt, struct weft__task *t)
+{
+    weft__inject_push(&rt->inject, t, t, 1);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with park()'s re-check */
+    if (ld_relaxed(&rt->num_parked) != 0 && ld_relaxed(&rt->num_searching) == 0)
+        notify_one(rt);
+}
+
+/* Move a batch from the inject queue into our ring; return one task to run. */
+static struct weft__task *pull_inject(struct weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    size_t len = ld_acquire(&rt->inject.len);
+    if (len == 0)
+        return NULL;
+    uint32_t used = ld_relaxed(&w->q.tail) - lq_steal(ld_acquire(&w->q.head));
+    size_t room = WEFT_LQ_CAP - used;
+    size_t n = len / rt->nworkers + 1;
+    if (n > room)
+        n = room;
+    if (n > 128)
+        n = 128;
+    if (n == 0)
+        n = 1;
+    struct weft__task *first = NULL;
+    n = weft__inject_pop(&rt->inject, n, &first);
+    if (n == 0)
+        return NULL;
+    struct weft__task *t = first->next;
+    while (t) {
+        struct weft__task *next = t->next;
+        push_back(w, t);
+        t = next;
+    }
+    return first;
+}
+
+static struct weft__task *next_task(struct weft__worker *w)
+{
+    struct weft__task *t;
+
+    if (WEFT_UNLIKELY(w->tick % w->rt->global_interval == 0)) {
+        if (weft__inject_pop(&w->rt->inject, 1, &t))
+            return t;
+    }
+    if ((t = w->lifo)) {
+        w->lifo = NULL;
+        return t;
+    }
+    if ((t = weft__lq_pop(&w->q)))
+        return t;
+    return pull_inject(w);
+}
+
+static struct weft__task *steal_work(struct weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    if (rt->nworkers > 1 && start_searching(w)) {
+        w->rng ^= w->rng << 13;
+        w->rng ^= w->rng >> 7;
+        w->rng ^= w->rng << 17;
+        unsigned start = (unsigned)(w->rng % rt->nworkers);
+        for (unsigned i = 0; i < rt->nworkers; i++) {
+            unsigned v = (start + i) % rt->nworkers;
+            if (v == w->index)
+                continue;
+            struct weft__task *t = weft__lq_steal_into(&rt->workers[v].q, &w->q);
+            if (t)
+                return t;
+        }
+    }
+    return pull_inject(w);
+}
+
+static void run_with_lifo(struct weft__worker *w, struct weft__task *t)
+{
+    weft__run_task(w->rt, t);
+    for (int i = 0; i < WEFT_MAX_LIFO_POLLS; i++) {
+        t = w->lifo;
+        if (!t)
+            return;
+        w->lifo = NULL;
+        weft__run_task(w->rt, t);
+    }
+    if (w->lifo) { /* LIFO has had its turns this tick: to the back of the line */
+        t = w->lifo;
+        w->lifo = NULL;
+        push_back(w, t);
+    }
+}
+
+/* ------------------------------------------------------------------ threads */
+
+static void *worker_main(void *arg)
+{
+    struct weft__worker *w = arg;
+    weft_rt *rt = w->rt;
+    char name[16];
+
+    snprintf(name, sizeof name, "%s-%u", rt->thread_name, w->index);
+    pthread_setname_np(pthread_self(), name);
+    weft__tl.rt = rt;
+    weft__tl.worker = w;
+    weft__tl.slab = &w->slab;
+    if (rt->cfg.on_thread_start)
+        rt->cfg.on_thread_start(rt->cfg.hook_arg);
+
+    while (!ld_relaxed(&rt->shutdown)) {
+        w->tick++;
+        struct weft__task *t = next_task(w);
+        if (!t)
+            t = steal_work(w);
+        if (t) {
+            if (w->searching)
+                stop_searching(w);
+            run_with_lifo(w, t);
+            continue;
+        }
+        park(w);
+    }
+
+    if (rt->cfg.on_thread_stop)
+        rt->cfg.on_thread_stop(rt->cfg.hook_arg);
+    weft__tl.rt = NULL;
+    weft__tl.worker = NULL;
+    weft__tl.slab = NULL;
+    return NULL;
+}
+
+int weft__mt_start(weft_rt *rt)
+{
+    unsigned n = rt->nworkers;
+    rt->workers = weft__calloc(n, sizeof *rt->workers);
+    rt->sleepers = weft__calloc(n, sizeof *rt->sleepers);
+    if (!rt->workers || !rt->sleepers) {
+        weft__free(rt->workers);
+        weft__free(rt->sleepers);
+        rt->workers = NULL;
+        rt->sleepers = NULL;
+        return -ENOMEM;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, rt->cfg.thread_stack_size);
+    for (unsigned i = 0; i < n; i++) {
+        struct weft__worker *w = &rt->workers[i];
+        w->rt = rt;
+        w->index = i;
+        w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+        weft__slab_init(&w->slab);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        int err = pthread_create(&rt->workers[i].thread, &attr, worker_main, &rt->workers[i]);
+        if (err) {
+            pthread_attr_destroy(&attr);
+            rt->nworkers = i; /* stop only those that started */
+            weft__mt_stop(rt);
+            rt->nworkers = n;
+            return -EAGAIN;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
+void weft__mt_stop(weft_rt *rt)
+{
+    atomic_store(&rt->shutdown, 1);
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        st_release(&rt->workers[i].park, PARK_NOTIFIED);
+        weft__futex_wake(&rt->workers[i].park, 1);
+    }
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        pthread_join(rt->workers[i].thread, NULL);
+}

@@ -1,0 +1,126 @@
+/* src/sched - the executors: what rt/ and task/ call.
+ *
+ * weft_rt is one struct for both flavours. Multi-thread: N workers, each with a LIFO slot, a
+ * local ring (queue.h) and a slab; one inject queue for work from outside (and overflow);
+ * an idle set of parked workers. Current-thread: one "core" driven by whichever thread is
+ * inside weft_rt_block_on, with a plain ring and the same inject queue.
+ *
+ * Thread-local `weft__tl` says which runtime and worker the calling thread works for; every
+ * schedule decision starts there: a wake on the task's own runtime's worker goes to that
+ * worker's queue without atomics beyond the ring's; anything else goes through the inject
+ * queue and, if needed, unparks a worker.
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
+
+#include <pthread.h>
+
+#include "sched/queue.h"
+#include "task/slab.h"
+#include "task/task.h"
+
+#define WEFT_COOP_BUDGET 128
+#define WEFT_MAX_LIFO_POLLS 3
+
+/* The inject (global) queue: a locked intrusive list; `len` lets workers skip the lock. */
+struct weft__inject {
+    pthread_mutex_t lock;
+    struct weft__task *head, *tail; /* guarded by lock */
+    _Atomic size_t len;
+};
+
+enum { PARK_RUNNING = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2 };
+
+struct weft__worker {
+    /* Owner-only fields first. */
+    struct weft__task *lifo;  /* task woken by the task running now; not stealable */
+    uint32_t tick;
+    bool searching;           /* counted in rt->num_searching */
+    uint64_t rng;             /* steal victim choice */
+    weft_rt *rt;
+    unsigned index;
+    pthread_t thread;
+    struct weft__slab slab;
+    /* Written by other threads. */
+    alignas(WEFT_CACHELINE) _Atomic uint32_t park; /* futex word: PARK_* */
+    alignas(WEFT_CACHELINE) struct weft__lq q;
+};
+
+/* Current-thread core: tasks live in a growable ring owned by the driving thread. */
+struct weft__ct {
+    struct weft__task **ring; /* driving thread only */
+    size_t cap, head, len;
+    uint32_t tick;
+    struct weft__slab slab;
+    _Atomic uint32_t park;    /* futex word: PARK_* */
+    _Atomic int driving;      /* a thread is inside block_on */
+};
+
+struct weft_rt {
+    weft_rt_flavor flavor;
+    unsigned nworkers;
+    unsigned event_interval;
+    unsigned global_interval;
+    weft_rt_config cfg;
+    char thread_name[16];
+    _Atomic int closed;        /* no new spawns (set under foreign_lock) */
+    _Atomic int shutdown;      /* workers: stop */
+    struct weft__inject inject;
+    /* Idle set (multi-thread). */
+    alignas(WEFT_CACHELINE) _Atomic uint32_t num_searching;
+    _Atomic uint32_t num_parked;
+    pthread_mutex_t idle_lock;
+    unsigned *sleepers;        /* stack of parked worker indices; guarded by idle_lock */
+    unsigned nsleepers;
+    /* Allocation for threads that are not workers. */
+    pthread_mutex_t foreign_lock;
+    struct weft__slab foreign_slab; /* guarded by foreign_lock */
+    struct weft__task *big_tasks;   /* cells above the slab's max; guarded by foreign_lock */
+    _Atomic int foreign_joiners;    /* threads inside weft_join_wait */
+    _Atomic uint64_t next_id;
+    struct weft__worker *workers;   /* MT */
+    struct weft__ct ct;             /* CT */
+};
+
+/* What the calling thread works for. */
+struct weft__tl {
+    weft_rt *rt;                 /* NULL on other threads */
+    struct weft__worker *worker; /* MT worker, or NULL */
+    struct weft__slab *slab;     /* slab this thread owns, or NULL */
+    struct weft__task *current;  /* task being polled */
+    uint64_t id_next, id_end;    /* block of task ids */
+};
+extern WEFT_TLS struct weft__tl weft__tl;
+
+/* Put a task that has just become SCHEDULED onto a queue. how: 0 = woken (LIFO slot when on
+ * a worker inside a poll), 1 = new or requeued (back of the queue). */
+void weft__sched_schedule(struct weft__task *t, int how);
+
+/* Poll one popped task (both flavours). */
+void weft__run_task(weft_rt *rt, struct weft__task *t);
+
+void weft__inject_init(struct weft__inject *q);
+void weft__inject_fini(struct weft__inject *q);
+void weft__inject_push(struct weft__inject *q, struct weft__task *first, struct weft__task *last,
+                       size_t n);
+/* Pop up to max tasks into a list; returns the count. */
+size_t weft__inject_pop(struct weft__inject *q, size_t max, struct weft__task **first);
+
+/* Multi-thread executor. */
+int weft__mt_start(weft_rt *rt);
+void weft__mt_stop(weft_rt *rt);
+void weft__mt_push_local(struct weft__worker *w, struct weft__task *t, int how);
+void weft__mt_push_remote(weft_rt *rt, struct weft__task *t);
+
+/* Current-thread executor. */
+int weft__ct_init(weft_rt *rt);
+void weft__ct_fini(weft_rt *rt);
+void weft__ct_push_local(weft_rt *rt, struct weft__task *t);
+void weft__ct_push_remote(weft_rt *rt, struct weft__task *t);
+/* Run tasks on the calling thread until `until` completes. */
+int weft__ct_block_on(weft_rt *rt, struct weft__task *until);
+
+/* A fresh task id for the calling thread. */
+uint64_t weft__next_task_id(weft_rt *rt);
+
+#endif
