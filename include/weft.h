@@ -8,5 +8,6 @@
 #include "weft/rt.h"
 #include "weft/sync.h"
 #include "weft/task.h"
+#include "weft/time.h"
 
 #endif

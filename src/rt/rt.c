@@ -37,6 +37,14 @@ void weft__sched_schedule(struct weft__task *t, int how)
         weft__ct_push_remote(rt, t);
 }
 
+void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts)
+{
+    if (rt->flavor == WEFT_RT_MULTI_THREAD)
+        weft__mt_unpark_timers(rt, ts);
+    else
+        weft__ct_unpark(rt);
+}
+
 /* ------------------------------------------------------------------ config */
 
 #define MAX_WORKERS 1024
@@ -165,6 +173,7 @@ void weft_rt_free(weft_rt *rt)
     else
         atomic_store(&rt->shutdown, 1);
 
+    weft__blocking_fini(rt);
     walk_all(rt, cancel_unfinished);
     while (atomic_load(&rt->foreign_joiners) != 0)
         usleep(100);

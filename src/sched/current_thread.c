@@ -19,6 +19,7 @@ int weft__ct_init(weft_rt *rt)
         return -ENOMEM;
     ct->head = ct->len = 0;
     weft__slab_init(&ct->slab);
+    weft__timers_init(&ct->timers, weft__now());
     return 0;
 }
 
@@ -88,6 +89,23 @@ static struct weft__task *pull_inject(weft_rt *rt)
     return first;
 }
 
+static size_t fire_due_timers(struct weft__ct *ct)
+{
+    if (weft__timers_next(&ct->timers) == INT64_MAX)
+        return 0;
+    int64_t now = weft__now();
+    if (weft__timers_next(&ct->timers) > now)
+        return 0;
+    return weft__timers_advance(&ct->timers, now);
+}
+
+void weft__ct_unpark(weft_rt *rt)
+{
+    uint32_t expected = PARK_PARKED;
+    if (atomic_compare_exchange_strong(&rt->ct.park, &expected, PARK_NOTIFIED))
+        weft__futex_wake(&rt->ct.park, 1);
+}
+
 int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
 {
     struct weft__ct *ct = &rt->ct;
@@ -110,14 +128,19 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
         if (!t)
             t = pull_inject(rt);
         if (t) {
+            if (WEFT_UNLIKELY(ct->tick % rt->event_interval == 0))
+                fire_due_timers(ct);
             weft__run_task(rt, t);
             continue;
         }
-        /* Park: publish, re-check, sleep. */
+        if (fire_due_timers(ct))
+            continue;
+        /* Park: publish, re-check, sleep until the next timer at most. */
         atomic_store(&ct->park, PARK_PARKED);
         if (atomic_load(&rt->inject.len) == 0 && !(ld_acquire(&until->state) & TASK_COMPLETE)) {
-            while (ld_acquire(&ct->park) == PARK_PARKED)
-                weft__futex_wait(&ct->park, PARK_PARKED, INT64_MAX);
+            int64_t deadline = weft__timers_next(&ct->timers);
+            while (ld_acquire(&ct->park) == PARK_PARKED && weft__now() < deadline)
+                weft__futex_wait(&ct->park, PARK_PARKED, deadline);
         }
         st_relaxed(&ct->park, PARK_RUNNING);
     }

@@ -76,6 +76,47 @@ static void stop_searching(struct weft__worker *w)
         notify_one(w->rt);
 }
 
+/* Take w out of the sleepers if it is still there. False: a notifier already took it and
+ * is about to set PARK_NOTIFIED. */
+static bool leave_sleepers(struct weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    bool found = false;
+    pthread_mutex_lock(&rt->idle_lock);
+    for (unsigned i = 0; i < rt->nsleepers; i++) {
+        if (rt->sleepers[i] == w->index) {
+            rt->sleepers[i] = rt->sleepers[--rt->nsleepers];
+            atomic_fetch_sub_explicit(&rt->num_parked, 1, memory_order_seq_cst);
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rt->idle_lock);
+    return found;
+}
+
+static size_t fire_due_timers(struct weft__worker *w)
+{
+    if (weft__timers_next(&w->timers) == INT64_MAX)
+        return 0;
+    int64_t now = weft__now();
+    if (weft__timers_next(&w->timers) > now)
+        return 0;
+    return weft__timers_advance(&w->timers, now);
+}
+
+void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts)
+{
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        struct weft__worker *w = &rt->workers[i];
+        if (&w->timers != ts)
+            continue;
+        uint32_t expected = PARK_PARKED;
+        if (atomic_compare_exchange_strong(&w->park, &expected, PARK_TIMER))
+            weft__futex_wake(&w->park, 1);
+    }
+}
+
 static void park(struct weft__worker *w)
 {
     weft_rt *rt = w->rt;
@@ -91,21 +132,26 @@ static void park(struct weft__worker *w)
     pthread_mutex_unlock(&rt->idle_lock);
 
     if (has_work(rt) || atomic_load(&rt->shutdown)) {
-        /* Take ourselves back out, unless a notifier already did (then it sets NOTIFIED). */
-        pthread_mutex_lock(&rt->idle_lock);
-        for (unsigned i = 0; i < rt->nsleepers; i++) {
-            if (rt->sleepers[i] == w->index) {
-                rt->sleepers[i] = rt->sleepers[--rt->nsleepers];
-                atomic_fetch_sub_explicit(&rt->num_parked, 1, memory_order_seq_cst);
-                st_relaxed(&w->park, PARK_RUNNING);
-                break;
-            }
+        if (leave_sleepers(w)) {
+            st_relaxed(&w->park, PARK_RUNNING);
+            return;
         }
-        pthread_mutex_unlock(&rt->idle_lock);
     }
+    int64_t deadline = weft__timers_next(&w->timers);
     uint32_t p;
-    while ((p = ld_acquire(&w->park)) == PARK_PARKED)
-        weft__futex_wait(&w->park, PARK_PARKED, INT64_MAX);
+    for (;;) {
+        p = ld_acquire(&w->park);
+        if (p == PARK_NOTIFIED)
+            break;
+        if (p == PARK_TIMER || (deadline != INT64_MAX && weft__now() >= deadline)) {
+            /* Our own timer is due (or moved earlier): get up unless a notifier beat us. */
+            if (leave_sleepers(w))
+                break;
+            weft__futex_wait(&w->park, p, INT64_MAX); /* NOTIFIED is on its way */
+            continue;
+        }
+        weft__futex_wait(&w->park, PARK_PARKED, deadline);
+    }
     if (p == PARK_NOTIFIED)
         w->searching = true; /* the notifier counted us in num_searching */
     st_relaxed(&w->park, PARK_RUNNING);
@@ -239,9 +285,11 @@ static void *worker_main(void *arg)
 {
     struct weft__worker *w = arg;
     weft_rt *rt = w->rt;
-    char name[16];
+    char name[32];
 
-    snprintf(name, sizeof name, "%s-%u", rt->thread_name, w->index);
+    /* Linux keeps 15 characters: the prefix is capped at 12, leaving room for "-NN". */
+    snprintf(name, sizeof name, "%s-%u", rt->thread_name, w->index % 1000);
+    name[15] = 0;
     pthread_setname_np(pthread_self(), name);
     weft__tl.rt = rt;
     weft__tl.worker = w;
@@ -251,6 +299,8 @@ static void *worker_main(void *arg)
 
     while (!ld_relaxed(&rt->shutdown)) {
         w->tick++;
+        if (WEFT_UNLIKELY(w->tick % rt->event_interval == 0))
+            fire_due_timers(w);
         struct weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
@@ -260,6 +310,8 @@ static void *worker_main(void *arg)
             run_with_lifo(w, t);
             continue;
         }
+        if (fire_due_timers(w))
+            continue;
         park(w);
     }
 
@@ -292,6 +344,7 @@ int weft__mt_start(weft_rt *rt)
         w->index = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
         weft__slab_init(&w->slab);
+        weft__timers_init(&w->timers, weft__now());
     }
     for (unsigned i = 0; i < n; i++) {
         int err = pthread_create(&rt->workers[i].thread, &attr, worker_main, &rt->workers[i]);

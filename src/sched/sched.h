@@ -18,6 +18,7 @@
 #include "sched/queue.h"
 #include "task/slab.h"
 #include "task/task.h"
+#include "time/timer.h"
 
 #define WEFT_COOP_BUDGET 128
 #define WEFT_MAX_LIFO_POLLS 3
@@ -29,7 +30,9 @@ struct weft__inject {
     _Atomic size_t len;
 };
 
-enum { PARK_RUNNING = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2 };
+/* Park word values. NOTIFIED: woken by notify_one (counted as searching). TIMER: woken
+ * because a foreign thread armed an earlier timer on this worker's wheel. */
+enum { PARK_RUNNING = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2, PARK_TIMER = 3 };
 
 struct weft__worker {
     /* Owner-only fields first. */
@@ -41,6 +44,7 @@ struct weft__worker {
     unsigned index;
     pthread_t thread;
     struct weft__slab slab;
+    struct weft__timers timers;   /* this worker's wheel (locked; see time/timer.h) */
     /* Written by other threads. */
     alignas(WEFT_CACHELINE) _Atomic uint32_t park; /* futex word: PARK_* */
     alignas(WEFT_CACHELINE) struct weft__lq q;
@@ -52,6 +56,7 @@ struct weft__ct {
     size_t cap, head, len;
     uint32_t tick;
     struct weft__slab slab;
+    struct weft__timers timers;
     _Atomic uint32_t park;    /* futex word: PARK_* */
     _Atomic int driving;      /* a thread is inside block_on */
 };
@@ -78,6 +83,7 @@ struct weft_rt {
     struct weft__task *big_tasks;   /* cells above the slab's max; guarded by foreign_lock */
     _Atomic int foreign_joiners;    /* threads inside weft_join_wait */
     _Atomic uint64_t next_id;
+    struct weft__blocking *blocking; /* blocking pool (blocking.c); created on first use */
     struct weft__worker *workers;   /* MT */
     struct weft__ct ct;             /* CT */
 };
@@ -111,14 +117,23 @@ int weft__mt_start(weft_rt *rt);
 void weft__mt_stop(weft_rt *rt);
 void weft__mt_push_local(struct weft__worker *w, struct weft__task *t, int how);
 void weft__mt_push_remote(weft_rt *rt, struct weft__task *t);
+void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts);
 
 /* Current-thread executor. */
 int weft__ct_init(weft_rt *rt);
 void weft__ct_fini(weft_rt *rt);
 void weft__ct_push_local(weft_rt *rt, struct weft__task *t);
 void weft__ct_push_remote(weft_rt *rt, struct weft__task *t);
+void weft__ct_unpark(weft_rt *rt);
 /* Run tasks on the calling thread until `until` completes. */
 int weft__ct_block_on(weft_rt *rt, struct weft__task *until);
+
+/* Blocking pool (blocking.c): stop it during weft_rt_free, before unfinished tasks are
+ * cancelled. Waits for running jobs up to cfg.shutdown_timeout. */
+void weft__blocking_fini(weft_rt *rt);
+
+/* Wake the thread that owns `ts` so it re-reads its next timer deadline. */
+void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts);
 
 /* A fresh task id for the calling thread. */
 uint64_t weft__next_task_id(weft_rt *rt);

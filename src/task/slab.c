@@ -12,10 +12,12 @@ struct span_hdr {
     struct weft__slab *slab;
     uint32_t size;  /* block size of this span's class */
     uint32_t used;  /* blocks carved so far (bump) */
+    struct weft__arena *next_arena; /* span 0 of an arena only: the slab's arena list */
 };
 
+/* An arena is its first span: the arena list runs through span 0's header. */
 struct weft__arena {
-    struct weft__arena *next;
+    struct span_hdr first;
 };
 
 static inline struct span_hdr *span_of(const void *p)
@@ -23,16 +25,23 @@ static inline struct span_hdr *span_of(const void *p)
     return (struct span_hdr *)((uintptr_t)p & ~(uintptr_t)(SPAN_SIZE - 1));
 }
 
+/* 16-byte steps to 256 (a parked task with a timer fits 192), 32 to 512, then 256. */
 static inline unsigned class_of(size_t size)
 {
+    if (size <= 256)
+        return (unsigned)((size + 15) / 16) - 1;       /* 0..15 */
     if (size <= 512)
-        return (unsigned)((size + 31) / 32) - 1;
-    return 16 + (unsigned)((size - 513) / 256);
+        return 16 + (unsigned)((size - 257) / 32);     /* 16..23 */
+    return 24 + (unsigned)((size - 513) / 256);        /* 24..37 */
 }
 
 static inline uint32_t class_size(unsigned c)
 {
-    return c < 16 ? (c + 1) * 32 : 512 + (c - 15) * 256;
+    if (c < 16)
+        return (c + 1) * 16;
+    if (c < 24)
+        return 256 + (c - 15) * 32;
+    return 512 + (c - 23) * 256;
 }
 
 void weft__slab_init(struct weft__slab *s)
@@ -62,10 +71,10 @@ static int new_arena(struct weft__slab *s)
 #ifdef MADV_HUGEPAGE
     madvise((void *)base, ARENA_SIZE, MADV_HUGEPAGE); /* quietly ignored where THP is off */
 #endif
-    struct weft__arena *a = (struct weft__arena *)base; /* span 0 holds the arena header */
-    a->next = s->arenas;
+    struct weft__arena *a = (struct weft__arena *)base;
+    a->first.next_arena = s->arenas;
     s->arenas = a;
-    s->next_span = (unsigned char *)base + SPAN_SIZE;
+    s->next_span = (unsigned char *)base;
     s->spans_end = (unsigned char *)base + ARENA_SIZE;
     return 0;
 }
@@ -85,7 +94,7 @@ static void *carve(struct weft__slab *s, unsigned c)
     span = s->next_span;
     s->next_span += SPAN_SIZE;
     struct span_hdr *h = (struct span_hdr *)span;
-    h->slab = s;
+    h->slab = s; /* next_arena (span 0) is left as new_arena set it */
     h->size = size;
     h->used = 1;
     s->bump_span[c] = span;
@@ -142,9 +151,9 @@ void weft__slab_free(struct weft__task *t, struct weft__slab *local)
 
 void weft__slab_walk(struct weft__slab *s, void (*fn)(struct weft__task *t, void *arg), void *arg)
 {
-    for (struct weft__arena *a = s->arenas; a; a = a->next) {
+    for (struct weft__arena *a = s->arenas; a; a = a->first.next_arena) {
         unsigned char *base = (unsigned char *)a;
-        for (unsigned char *span = base + SPAN_SIZE; span < base + ARENA_SIZE; span += SPAN_SIZE) {
+        for (unsigned char *span = base; span < base + ARENA_SIZE; span += SPAN_SIZE) {
             struct span_hdr *h = (struct span_hdr *)span;
             if (a == s->arenas && span >= s->next_span)
                 break; /* not carved yet: untouched memory */
@@ -161,7 +170,7 @@ void weft__slab_fini(struct weft__slab *s)
 {
     struct weft__arena *a = s->arenas;
     while (a) {
-        struct weft__arena *next = a->next;
+        struct weft__arena *next = a->first.next_arena;
         munmap(a, ARENA_SIZE);
         a = next;
     }

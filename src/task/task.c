@@ -44,7 +44,7 @@ static struct weft__task *task_alloc(weft_rt *rt, size_t size, int *err)
         rt->big_tasks = (struct weft__task *)p;
         pthread_mutex_unlock(&rt->foreign_lock);
         t = (struct weft__task *)(p + 1);
-        t->big = 1;
+        t->flags = TASK_F_BIG;
         return t;
     }
     if (tl->rt == rt && tl->slab) {
@@ -63,13 +63,13 @@ static struct weft__task *task_alloc(weft_rt *rt, size_t size, int *err)
         *err = -ENOMEM;
         return NULL;
     }
-    t->big = 0;
+    t->flags = 0;
     return t;
 }
 
 static void task_free(struct weft__task *t)
 {
-    if (t->big) {
+    if (t->flags & TASK_F_BIG) {
         weft_rt *rt = t->rt;
         struct big_prefix *p = (struct big_prefix *)t - 1;
         pthread_mutex_lock(&rt->foreign_lock);
@@ -137,10 +137,22 @@ const weft_waker_vtable weft__task_waker_vtable = {
     .drop = waker_drop,
 };
 
+static void borrowed_noop(void *data)
+{
+    (void)data;
+}
+
+const weft_waker_vtable weft__task_waker_borrowed_vtable = {
+    .clone = waker_clone, /* a clone is a real reference... */
+    .wake = waker_wake_by_ref,
+    .wake_by_ref = waker_wake_by_ref,
+    .drop = borrowed_noop,
+};
+
 /* ------------------------------------------------------------------ spawn */
 
-int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
-                    const weft_spawn_opts *opts, weft_join **join)
+int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
+                      const weft_spawn_opts *opts, weft_join **join, struct weft__task **out)
 {
     if (join)
         *join = NULL;
@@ -153,7 +165,10 @@ int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
         return -ESHUTDOWN;
 
     size_t state_size = (type->state_size + 15) & ~(size_t)15;
-    size_t size = sizeof(struct weft__task) + state_size + type->out_size;
+    bool named = opts && opts->name;
+    size_t name_off = (state_size + type->out_size + 7) & ~(size_t)7;
+    size_t size = sizeof(struct weft__task) + (named ? name_off + sizeof(char *)
+                                                     : state_size + type->out_size);
     if (state_size > UINT16_MAX && type->out_size)
         return -EINVAL; /* out_off is 16 bits: keep huge states output-free */
     int err = 0;
@@ -165,12 +180,15 @@ int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
     t->type = type;
     t->rt = rt;
     t->id = weft__next_task_id(rt);
-    t->name = opts && opts->name ? opts->name : type->name;
     t->join_waker.data = NULL;
     t->join_waker.vtable = NULL;
     t->result = 0;
     t->out_off = (uint16_t)(type->out_size ? state_size : 0);
     t->prio = opts ? (uint8_t)opts->priority : WEFT_PRIO_NORMAL;
+    if (named) {
+        t->flags |= TASK_F_NAMED;
+        *(const char **)(t->body + name_off) = opts->name;
+    }
     if (init)
         memcpy(t->body, init, type->state_size);
     else
@@ -181,8 +199,18 @@ int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
         *join = (weft_join *)t;
     }
     st_relaxed(&t->state, s);
-    weft__sched_schedule(t, 1);
+    *out = t;
     return 0;
+}
+
+int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
+                    const weft_spawn_opts *opts, weft_join **join)
+{
+    struct weft__task *t;
+    int err = weft__task_create(rt, type, init, opts, join, &t);
+    if (WEFT_LIKELY(err == 0))
+        weft__sched_schedule(t, 0);
+    return err;
 }
 
 int weft_spawn(weft_rt *rt, const weft_future_type *type, const void *init, weft_join **join)

@@ -49,24 +49,65 @@ struct weft__task {
     const weft_future_type *type;   /* immutable after spawn */
     weft_rt *rt;                    /* the runtime that runs it; immutable */
     uint64_t id;                    /* unique, never 0; immutable */
-    const char *name;               /* spawn name or type->name; immutable */
     weft_waker join_waker;          /* guarded by JOIN_WAKER (see above) */
     int32_t result;                 /* 0 or -errno; written before COMPLETE is published */
     uint16_t out_off;               /* offset of the output from body */
     uint8_t prio;                   /* weft_priority */
-    uint8_t big;                    /* 1: allocated through the seam, not the slab */
-    alignas(16) unsigned char body[]; /* the future's state, then its output */
+    uint8_t flags;                  /* TASK_F_*; immutable */
+    alignas(16) unsigned char body[]; /* the future's state, then its output, then (when
+                                         TASK_F_NAMED) the spawn name pointer */
 };
+_Static_assert(sizeof(struct weft__task) == 64, "the task header is one cache line");
+
+#define TASK_F_BIG 1   /* allocated through the seam, not the slab */
+#define TASK_F_NAMED 2 /* a name pointer follows the output */
 
 static inline void *weft__task_state(struct weft__task *t) { return t->body; }
 static inline void *weft__task_out(struct weft__task *t) { return t->body + t->out_off; }
+static inline const char *weft__task_name(const struct weft__task *t)
+{
+    if (t->flags & TASK_F_NAMED) {
+        size_t off = (t->out_off + t->type->out_size + 7) & ~(size_t)7;
+        return *(const char *const *)(t->body + off);
+    }
+    return t->type->name;
+}
 
 extern const weft_waker_vtable weft__task_waker_vtable;
+/* A task waker stored without a reference: wake does not consume, drop does nothing. Only for
+ * wakers kept inside a future that lives in that same task (a timer in a sleep, a waiter in a
+ * semaphore acquire): the task cannot be freed before its futures are dropped. */
+extern const weft_waker_vtable weft__task_waker_borrowed_vtable;
+
+/* Copy `w` into `out` for storage inside a future of the task being polled: borrowed (no
+ * refcount traffic) for task wakers, a real clone for anything else. */
+static inline void weft__waker_keep(const weft_waker *w, weft_waker *out)
+{
+    if (w->vtable == &weft__task_waker_vtable) {
+        out->data = w->data;
+        out->vtable = &weft__task_waker_borrowed_vtable;
+    } else {
+        weft_waker_clone(w, out);
+    }
+}
+/* Does stored waker `kept` (from weft__waker_keep) wake the same thing as `w`? */
+static inline bool weft__waker_kept_same(const weft_waker *kept, const weft_waker *w)
+{
+    if (kept->vtable == &weft__task_waker_borrowed_vtable)
+        return w->vtable == &weft__task_waker_vtable && kept->data == w->data;
+    return weft_waker_will_wake(kept, w);
+}
 
 static inline struct weft__task *weft__task_from_join(const weft_join *j)
 {
     return (struct weft__task *)(uintptr_t)j;
 }
+
+/* Allocate and initialise a task cell, SCHEDULED but on no queue: the caller decides where it
+ * runs (weft_spawn queues it on the executor; spawn_blocking hands it to a pool thread, which
+ * calls weft__run_task on it). Arguments and errors as weft_spawn_with. */
+int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
+                      const weft_spawn_opts *opts, weft_join **join, struct weft__task **out);
 
 /* Release one reference; frees the cell on the last one. */
 void weft__task_ref_dec(struct weft__task *t);

@@ -11,6 +11,7 @@
 #define WEFT_TEST_H
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
