@@ -13,6 +13,9 @@ set(WEFT_PC_REQUIRES_PRIVATE "")
 if(WEFT_WITH_URING)
   set(WEFT_PC_REQUIRES_PRIVATE "liburing")
 endif()
+# Relocatable: weft.pc finds the prefix from its own location, so `cmake --install --prefix X`
+# works wherever X is.
+file(RELATIVE_PATH WEFT_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(cmake/weft.pc.in ${CMAKE_CURRENT_BINARY_DIR}/weft.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/weft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
