@@ -12,31 +12,6 @@
 
 #include "sched/sched.h"
 
-/* ------------------------------------------------------------------ scheduling dispatch */
-
-void weft__sched_schedule(struct weft__task *t, int how)
-{
-    weft_rt *rt = t->rt;
-    struct weft__tl *tl = &weft__tl;
-
-    if (WEFT_LIKELY(tl->rt == rt)) {
-        if (tl->worker) {
-            weft__mt_push_local(tl->worker, t, how);
-            return;
-        }
-        if (rt->flavor == WEFT_RT_CURRENT_THREAD && tl->slab == &rt->ct.slab) {
-            weft__ct_push_local(rt, t);
-            return;
-        }
-    }
-    if (WEFT_UNLIKELY(ld_acquire(&rt->shutdown)))
-        return; /* teardown: step 3 of weft_rt_free cancels it where it is */
-    if (rt->flavor == WEFT_RT_MULTI_THREAD)
-        weft__mt_push_remote(rt, t);
-    else
-        weft__ct_push_remote(rt, t);
-}
-
 void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts)
 {
     if (rt->flavor == WEFT_RT_MULTI_THREAD)
@@ -103,7 +78,8 @@ int weft_rt_new(weft_rt **out, const weft_rt_config *cfg)
             sizeof rt->thread_name - 4);
     rt->cfg.thread_name = rt->thread_name;
     atomic_init(&rt->next_id, 1);
-    weft__inject_init(&rt->inject);
+    for (int r = 0; r < WEFT_NPRIO; r++)
+        weft__inject_init(&rt->inject[r]);
     pthread_mutex_init(&rt->idle_lock, NULL);
     pthread_mutex_init(&rt->foreign_lock, NULL);
     weft__slab_init(&rt->foreign_slab);
@@ -116,7 +92,8 @@ int weft_rt_new(weft_rt **out, const weft_rt_config *cfg)
         weft__slab_fini(&rt->foreign_slab);
         pthread_mutex_destroy(&rt->foreign_lock);
         pthread_mutex_destroy(&rt->idle_lock);
-        weft__inject_fini(&rt->inject);
+        for (int r = 0; r < WEFT_NPRIO; r++)
+            weft__inject_fini(&rt->inject[r]);
         weft__free(rt->workers);
         weft__free(rt->sleepers);
         weft__free(rt);
@@ -194,7 +171,8 @@ void weft_rt_free(weft_rt *rt)
     }
     pthread_mutex_destroy(&rt->foreign_lock);
     pthread_mutex_destroy(&rt->idle_lock);
-    weft__inject_fini(&rt->inject);
+    for (int r = 0; r < WEFT_NPRIO; r++)
+        weft__inject_fini(&rt->inject[r]);
     weft__free(rt->workers);
     weft__free(rt->sleepers);
     weft__free(rt);

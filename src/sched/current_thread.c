@@ -10,65 +10,66 @@
 #include "sched/sched.h"
 #include "sys/futex.h"
 
+static bool ring_init(struct weft__ring *r)
+{
+    r->cap = 64;
+    r->head = r->len = 0;
+    r->slots = weft__alloc(r->cap * sizeof *r->slots);
+    return r->slots != NULL;
+}
+
+bool weft__ct_ring_grow(struct weft__ring *r)
+{
+    size_t cap = r->cap * 2;
+    struct weft__task **slots = weft__alloc(cap * sizeof *slots);
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < r->len; i++)
+        slots[i] = r->slots[(r->head + i) & (r->cap - 1)];
+    weft__free(r->slots);
+    r->slots = slots;
+    r->cap = cap;
+    r->head = 0;
+    return true;
+}
+
+static inline struct weft__task *ring_pop(struct weft__ring *r)
+{
+    if (r->len == 0)
+        return NULL;
+    struct weft__task *t = r->slots[r->head];
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->len--;
+    return t;
+}
+
 int weft__ct_init(weft_rt *rt)
 {
     struct weft__ct *ct = &rt->ct;
-    ct->cap = 256;
-    ct->ring = weft__alloc(ct->cap * sizeof *ct->ring);
-    if (!ct->ring)
-        return -ENOMEM;
-    ct->head = ct->len = 0;
+    for (int r = 0; r < WEFT_NPRIO; r++) {
+        if (!ring_init(&ct->ring[r])) {
+            weft__ct_fini(rt);
+            return -ENOMEM;
+        }
+    }
     weft__slab_init(&ct->slab);
     weft__timers_init(&ct->timers, weft__now());
+    ct->until_global = rt->global_interval;
+    ct->until_event = rt->event_interval;
     return 0;
 }
 
 void weft__ct_fini(weft_rt *rt)
 {
-    weft__free(rt->ct.ring);
-    rt->ct.ring = NULL;
-}
-
-static bool grow(struct weft__ct *ct)
-{
-    size_t cap = ct->cap * 2;
-    struct weft__task **ring = weft__alloc(cap * sizeof *ring);
-    if (!ring)
-        return false;
-    for (size_t i = 0; i < ct->len; i++)
-        ring[i] = ct->ring[(ct->head + i) & (ct->cap - 1)];
-    weft__free(ct->ring);
-    ct->ring = ring;
-    ct->cap = cap;
-    ct->head = 0;
-    return true;
-}
-
-void weft__ct_push_local(weft_rt *rt, struct weft__task *t)
-{
-    struct weft__ct *ct = &rt->ct;
-    if (WEFT_UNLIKELY(ct->len == ct->cap) && !grow(ct)) {
-        /* Out of memory for the ring: the inject list needs none. */
-        weft__inject_push(&rt->inject, t, t, 1);
-        return;
+    for (int r = 0; r < WEFT_NPRIO; r++) {
+        weft__free(rt->ct.ring[r].slots);
+        rt->ct.ring[r].slots = NULL;
     }
-    ct->ring[(ct->head + ct->len) & (ct->cap - 1)] = t;
-    ct->len++;
-}
-
-static inline struct weft__task *pop_local(struct weft__ct *ct)
-{
-    if (ct->len == 0)
-        return NULL;
-    struct weft__task *t = ct->ring[ct->head];
-    ct->head = (ct->head + 1) & (ct->cap - 1);
-    ct->len--;
-    return t;
 }
 
 void weft__ct_push_remote(weft_rt *rt, struct weft__task *t)
 {
-    weft__inject_push(&rt->inject, t, t, 1);
+    weft__inject_push(&rt->inject[t->prio], t, t, 1);
     atomic_thread_fence(memory_order_seq_cst); /* pairs with the driver's park re-check */
     if (ld_relaxed(&rt->ct.park) == PARK_PARKED) {
         st_release(&rt->ct.park, PARK_NOTIFIED);
@@ -76,17 +77,29 @@ void weft__ct_push_remote(weft_rt *rt, struct weft__task *t)
     }
 }
 
-static struct weft__task *pull_inject(weft_rt *rt)
+static struct weft__task *pull_inject(weft_rt *rt, unsigned first_rank)
 {
-    struct weft__task *first = NULL;
-    if (weft__inject_pop(&rt->inject, 128, &first) == 0)
-        return NULL;
-    for (struct weft__task *t = first->next; t;) {
-        struct weft__task *next = t->next;
-        weft__ct_push_local(rt, t);
-        t = next;
+    for (unsigned i = 0; i < WEFT_NPRIO; i++) {
+        struct weft__task *first = NULL;
+        unsigned r = (first_rank + i) % WEFT_NPRIO;
+        if (weft__inject_pop(&rt->inject[r], 128, &first) == 0)
+            continue;
+        for (struct weft__task *t = first->next; t;) {
+            struct weft__task *next = t->next;
+            weft__ct_push_local(rt, t);
+            t = next;
+        }
+        return first;
     }
-    return first;
+    return NULL;
+}
+
+static bool inject_empty(weft_rt *rt)
+{
+    for (int r = 0; r < WEFT_NPRIO; r++)
+        if (atomic_load(&rt->inject[r].len) != 0)
+            return false;
+    return true;
 }
 
 static size_t fire_due_timers(struct weft__ct *ct)
@@ -121,15 +134,22 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
 
     while (!(ld_acquire(&until->state) & TASK_COMPLETE)) {
         struct weft__task *t = NULL;
-        if (WEFT_UNLIKELY(++ct->tick % rt->global_interval == 0))
-            weft__inject_pop(&rt->inject, 1, &t);
+        unsigned first = weft__first_rank(++ct->tick);
+        /* Countdowns, not `tick % interval`: a division per tick is measurable here. */
+        if (WEFT_UNLIKELY(--ct->until_global == 0) && (ct->until_global = rt->global_interval))
+            for (unsigned r = 0; !t && r < WEFT_NPRIO; r++)
+                weft__inject_pop(&rt->inject[(first + r) % WEFT_NPRIO], 1, &t);
         if (!t)
-            t = pop_local(ct);
+            t = ring_pop(&ct->ring[first]);
+        for (unsigned r = 0; !t && r < WEFT_NPRIO; r++)
+            t = ring_pop(&ct->ring[r]);
         if (!t)
-            t = pull_inject(rt);
+            t = pull_inject(rt, first);
         if (t) {
-            if (WEFT_UNLIKELY(ct->tick % rt->event_interval == 0))
+            if (WEFT_UNLIKELY(--ct->until_event == 0)) {
+                ct->until_event = rt->event_interval;
                 fire_due_timers(ct);
+            }
             weft__run_task(rt, t);
             continue;
         }
@@ -137,7 +157,7 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
             continue;
         /* Park: publish, re-check, sleep until the next timer at most. */
         atomic_store(&ct->park, PARK_PARKED);
-        if (atomic_load(&rt->inject.len) == 0 && !(ld_acquire(&until->state) & TASK_COMPLETE)) {
+        if (inject_empty(rt) && !(ld_acquire(&until->state) & TASK_COMPLETE)) {
             int64_t deadline = weft__timers_next(&ct->timers);
             while (ld_acquire(&ct->park) == PARK_PARKED && weft__now() < deadline)
                 weft__futex_wait(&ct->park, PARK_PARKED, deadline);

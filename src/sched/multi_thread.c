@@ -1,7 +1,9 @@
 /* The multi-thread work-stealing executor (DESIGN decision 3).
  *
- * Each worker runs: LIFO slot -> local ring -> inject queue (first, every global_interval
- * ticks, so it cannot starve) -> steal half of another worker's ring -> park.
+ * Each worker runs: LIFO slot -> local rings -> inject queues (first, every global_interval
+ * ticks, so they cannot starve) -> steal half of another worker's rings -> park. There is a
+ * ring and an inject queue per priority rank (sched.h); ranks are served high to low with a
+ * quota that gives normal and low work a regular first turn.
  *
  * Waking a parked worker costs ~8 us on our VMs (research/vm-limits.md), so it happens only
  * when no worker is already searching for work and somebody is parked; a worker woken that
@@ -46,11 +48,13 @@ static inline void maybe_notify(weft_rt *rt)
 
 static bool has_work(weft_rt *rt)
 {
-    if (atomic_load(&rt->inject.len) != 0)
-        return true;
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        if (weft__lq_len(&rt->workers[i].q) != 0)
+    for (int r = 0; r < WEFT_NPRIO; r++) {
+        if (atomic_load(&rt->inject[r].len) != 0)
             return true;
+        for (unsigned i = 0; i < rt->nworkers; i++)
+            if (weft__lq_len(&rt->workers[i].q[r]) != 0)
+                return true;
+    }
     return false;
 }
 
@@ -161,16 +165,18 @@ static void park(struct weft__worker *w)
 
 static void push_back(struct weft__worker *w, struct weft__task *t)
 {
-    if (WEFT_LIKELY(weft__lq_try_push(&w->q, t)))
+    struct weft__lq *q = &w->q[t->prio];
+    if (WEFT_LIKELY(weft__lq_try_push(q, t)))
         return;
     /* Full: move the older half plus t to the inject queue in one batch. */
     struct weft__task *first, *last;
-    uint32_t n = weft__lq_claim_half(&w->q, &first, &last);
+    struct weft__inject *inj = &w->rt->inject[t->prio];
+    uint32_t n = weft__lq_claim_half(q, &first, &last);
     if (n) {
         last->next = t;
-        weft__inject_push(&w->rt->inject, first, t, n + 1);
+        weft__inject_push(inj, first, t, n + 1);
     } else {
-        weft__inject_push(&w->rt->inject, t, t, 1);
+        weft__inject_push(inj, t, t, 1);
     }
 }
 
@@ -190,20 +196,22 @@ void weft__mt_push_local(struct weft__worker *w, struct weft__task *t, int how)
 
 void weft__mt_push_remote(weft_rt *rt, struct weft__task *t)
 {
-    weft__inject_push(&rt->inject, t, t, 1);
+    weft__inject_push(&rt->inject[t->prio], t, t, 1);
     atomic_thread_fence(memory_order_seq_cst); /* pairs with park()'s re-check */
     if (ld_relaxed(&rt->num_parked) != 0 && ld_relaxed(&rt->num_searching) == 0)
         notify_one(rt);
 }
 
-/* Move a batch from the inject queue into our ring; return one task to run. */
-static struct weft__task *pull_inject(struct weft__worker *w)
+/* Move a batch from inject queue `r` into our ring; return one task to run. */
+static struct weft__task *pull_inject_rank(struct weft__worker *w, unsigned r)
 {
     weft_rt *rt = w->rt;
-    size_t len = ld_acquire(&rt->inject.len);
+    struct weft__inject *inj = &rt->inject[r];
+    size_t len = ld_acquire(&inj->len);
     if (len == 0)
         return NULL;
-    uint32_t used = ld_relaxed(&w->q.tail) - lq_steal(ld_acquire(&w->q.head));
+    struct weft__lq *q = &w->q[r];
+    uint32_t used = ld_relaxed(&q->tail) - lq_steal(ld_acquire(&q->head));
     size_t room = WEFT_LQ_CAP - used;
     size_t n = len / rt->nworkers + 1;
     if (n > room)
@@ -213,7 +221,7 @@ static struct weft__task *pull_inject(struct weft__worker *w)
     if (n == 0)
         n = 1;
     struct weft__task *first = NULL;
-    n = weft__inject_pop(&rt->inject, n, &first);
+    n = weft__inject_pop(inj, n, &first);
     if (n == 0)
         return NULL;
     struct weft__task *t = first->next;
@@ -225,21 +233,36 @@ static struct weft__task *pull_inject(struct weft__worker *w)
     return first;
 }
 
+static struct weft__task *pull_inject(struct weft__worker *w, unsigned first_rank)
+{
+    struct weft__task *t = pull_inject_rank(w, first_rank);
+    for (unsigned r = 0; !t && r < WEFT_NPRIO; r++)
+        if (r != first_rank)
+            t = pull_inject_rank(w, r);
+    return t;
+}
+
 static struct weft__task *next_task(struct weft__worker *w)
 {
     struct weft__task *t;
+    unsigned first = weft__first_rank(w->tick);
 
-    if (WEFT_UNLIKELY(w->tick % w->rt->global_interval == 0)) {
-        if (weft__inject_pop(&w->rt->inject, 1, &t))
-            return t;
+    if (WEFT_UNLIKELY(--w->until_global == 0)) {
+        w->until_global = w->rt->global_interval;
+        for (unsigned r = 0; r < WEFT_NPRIO; r++)
+            if (weft__inject_pop(&w->rt->inject[(first + r) % WEFT_NPRIO], 1, &t))
+                return t;
     }
     if ((t = w->lifo)) {
         w->lifo = NULL;
         return t;
     }
-    if ((t = weft__lq_pop(&w->q)))
+    if ((t = weft__lq_pop(&w->q[first])))
         return t;
-    return pull_inject(w);
+    for (unsigned r = 0; r < WEFT_NPRIO; r++)
+        if (r != first && (t = weft__lq_pop(&w->q[r])))
+            return t;
+    return pull_inject(w, first);
 }
 
 static struct weft__task *steal_work(struct weft__worker *w)
@@ -250,16 +273,18 @@ static struct weft__task *steal_work(struct weft__worker *w)
         w->rng ^= w->rng >> 7;
         w->rng ^= w->rng << 17;
         unsigned start = (unsigned)(w->rng % rt->nworkers);
-        for (unsigned i = 0; i < rt->nworkers; i++) {
-            unsigned v = (start + i) % rt->nworkers;
-            if (v == w->index)
-                continue;
-            struct weft__task *t = weft__lq_steal_into(&rt->workers[v].q, &w->q);
-            if (t)
-                return t;
+        for (unsigned r = 0; r < WEFT_NPRIO; r++) {
+            for (unsigned i = 0; i < rt->nworkers; i++) {
+                unsigned v = (start + i) % rt->nworkers;
+                if (v == w->index)
+                    continue;
+                struct weft__task *t = weft__lq_steal_into(&rt->workers[v].q[r], &w->q[r]);
+                if (t)
+                    return t;
+            }
         }
     }
-    return pull_inject(w);
+    return pull_inject(w, RANK_HIGH);
 }
 
 static void run_with_lifo(struct weft__worker *w, struct weft__task *t)
@@ -299,8 +324,10 @@ static void *worker_main(void *arg)
 
     while (!ld_relaxed(&rt->shutdown)) {
         w->tick++;
-        if (WEFT_UNLIKELY(w->tick % rt->event_interval == 0))
+        if (WEFT_UNLIKELY(--w->until_event == 0)) {
+            w->until_event = rt->event_interval;
             fire_due_timers(w);
+        }
         struct weft__task *t = next_task(w);
         if (!t)
             t = steal_work(w);
@@ -343,6 +370,8 @@ int weft__mt_start(weft_rt *rt)
         w->rt = rt;
         w->index = i;
         w->rng = 0x9e3779b97f4a7c15ull * (i + 1);
+        w->until_global = rt->global_interval;
+        w->until_event = rt->event_interval;
         weft__slab_init(&w->slab);
         weft__timers_init(&w->timers, weft__now());
     }

@@ -23,6 +23,21 @@
 #define WEFT_COOP_BUDGET 128
 #define WEFT_MAX_LIFO_POLLS 3
 
+/* Priorities. A task's `prio` field holds its rank: the index of its queues.
+ * Workers serve rank 0 (high) first, then 1 (normal), then 2 (low), except that every 4th
+ * tick starts with normal and every 16th with low, so no level starves. */
+#define WEFT_NPRIO 3
+enum { RANK_HIGH = 0, RANK_NORMAL = 1, RANK_LOW = 2 };
+static inline unsigned weft__rank_of(weft_priority p)
+{
+    return p == WEFT_PRIO_HIGH ? RANK_HIGH : p == WEFT_PRIO_LOW ? RANK_LOW : RANK_NORMAL;
+}
+/* The rank to try first at this tick (anti-starvation quota). */
+static inline unsigned weft__first_rank(uint32_t tick)
+{
+    return (tick & 15) == 0 ? RANK_LOW : (tick & 3) == 0 ? RANK_NORMAL : RANK_HIGH;
+}
+
 /* The inject (global) queue: a locked intrusive list; `len` lets workers skip the lock. */
 struct weft__inject {
     pthread_mutex_t lock;
@@ -38,6 +53,8 @@ struct weft__worker {
     /* Owner-only fields first. */
     struct weft__task *lifo;  /* task woken by the task running now; not stealable */
     uint32_t tick;
+    uint32_t until_global;    /* ticks left before the inject queue goes first */
+    uint32_t until_event;     /* ticks left before the timers are checked */
     bool searching;           /* counted in rt->num_searching */
     uint64_t rng;             /* steal victim choice */
     weft_rt *rt;
@@ -47,14 +64,20 @@ struct weft__worker {
     struct weft__timers timers;   /* this worker's wheel (locked; see time/timer.h) */
     /* Written by other threads. */
     alignas(WEFT_CACHELINE) _Atomic uint32_t park; /* futex word: PARK_* */
-    alignas(WEFT_CACHELINE) struct weft__lq q;
+    alignas(WEFT_CACHELINE) struct weft__lq q[WEFT_NPRIO]; /* one ring per rank */
 };
 
-/* Current-thread core: tasks live in a growable ring owned by the driving thread. */
-struct weft__ct {
-    struct weft__task **ring; /* driving thread only */
+/* A growable ring of tasks, touched by one thread only. */
+struct weft__ring {
+    struct weft__task **slots;
     size_t cap, head, len;
+};
+
+/* Current-thread core: tasks live in growable rings owned by the driving thread. */
+struct weft__ct {
+    struct weft__ring ring[WEFT_NPRIO]; /* driving thread only */
     uint32_t tick;
+    uint32_t until_global, until_event; /* countdowns, as in struct weft__worker */
     struct weft__slab slab;
     struct weft__timers timers;
     _Atomic uint32_t park;    /* futex word: PARK_* */
@@ -70,7 +93,7 @@ struct weft_rt {
     char thread_name[16];
     _Atomic int closed;        /* no new spawns (set under foreign_lock) */
     _Atomic int shutdown;      /* workers: stop */
-    struct weft__inject inject;
+    struct weft__inject inject[WEFT_NPRIO]; /* by rank */
     /* Idle set (multi-thread). */
     alignas(WEFT_CACHELINE) _Atomic uint32_t num_searching;
     _Atomic uint32_t num_parked;
@@ -98,9 +121,6 @@ struct weft__tl {
 };
 extern WEFT_TLS struct weft__tl weft__tl;
 
-/* Put a task that has just become SCHEDULED onto a queue. how: 0 = woken (LIFO slot when on
- * a worker inside a poll), 1 = new or requeued (back of the queue). */
-void weft__sched_schedule(struct weft__task *t, int how);
 
 /* Poll one popped task (both flavours). */
 void weft__run_task(weft_rt *rt, struct weft__task *t);
@@ -122,7 +142,8 @@ void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts);
 /* Current-thread executor. */
 int weft__ct_init(weft_rt *rt);
 void weft__ct_fini(weft_rt *rt);
-void weft__ct_push_local(weft_rt *rt, struct weft__task *t);
+bool weft__ct_ring_grow(struct weft__ring *r);
+static inline void weft__ct_push_local(weft_rt *rt, struct weft__task *t);
 void weft__ct_push_remote(weft_rt *rt, struct weft__task *t);
 void weft__ct_unpark(weft_rt *rt);
 /* Run tasks on the calling thread until `until` completes. */
@@ -137,5 +158,44 @@ void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts);
 
 /* A fresh task id for the calling thread. */
 uint64_t weft__next_task_id(weft_rt *rt);
+
+/* ------------------------------------------------------------------ hot paths, inline */
+
+static inline void weft__ct_push_local(weft_rt *rt, struct weft__task *t)
+{
+    struct weft__ring *r = &rt->ct.ring[t->prio];
+    if (WEFT_UNLIKELY(r->len == r->cap) && !weft__ct_ring_grow(r)) {
+        /* Out of memory for the ring: the inject list needs none. */
+        weft__ct_push_remote(rt, t);
+        return;
+    }
+    r->slots[(r->head + r->len) & (r->cap - 1)] = t;
+    r->len++;
+}
+
+/* Put a task that has just become SCHEDULED onto a queue. how: 0 = woken or spawned (the LIFO
+ * slot when on a worker inside a poll), 1 = requeued (back of its queue). */
+static inline void weft__sched_schedule(struct weft__task *t, int how)
+{
+    weft_rt *rt = t->rt;
+    struct weft__tl *tl = &weft__tl;
+
+    if (WEFT_LIKELY(tl->rt == rt)) {
+        if (tl->worker) {
+            weft__mt_push_local(tl->worker, t, how);
+            return;
+        }
+        if (rt->flavor == WEFT_RT_CURRENT_THREAD && tl->slab == &rt->ct.slab) {
+            weft__ct_push_local(rt, t);
+            return;
+        }
+    }
+    if (WEFT_UNLIKELY(ld_acquire(&rt->shutdown)))
+        return; /* teardown: weft_rt_free cancels it where it is */
+    if (rt->flavor == WEFT_RT_MULTI_THREAD)
+        weft__mt_push_remote(rt, t);
+    else
+        weft__ct_push_remote(rt, t);
+}
 
 #endif

@@ -10,6 +10,11 @@
 
 WEFT_TLS struct weft__tl weft__tl;
 
+void weft__task_schedule(struct weft__task *t)
+{
+    weft__sched_schedule(t, 0);
+}
+
 /* ------------------------------------------------------------------ memory */
 
 /* Cells above the slab's largest class carry two list links in front of the header so
@@ -184,7 +189,7 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     t->join_waker.vtable = NULL;
     t->result = 0;
     t->out_off = (uint16_t)(type->out_size ? state_size : 0);
-    t->prio = opts ? (uint8_t)opts->priority : WEFT_PRIO_NORMAL;
+    t->prio = (uint8_t)(opts ? weft__rank_of(opts->priority) : RANK_NORMAL);
     if (named) {
         t->flags |= TASK_F_NAMED;
         *(const char **)(t->body + name_off) = opts->name;
@@ -363,7 +368,7 @@ weft_poll weft_join_poll(weft_join *join, weft_cx *cx, void *out, size_t out_siz
         }
         weft_waker_drop(&t->join_waker);
         weft_waker_clone(&cx->waker, &t->join_waker);
-        s = ld_relaxed(&t->state);
+        s = ld_acquire(&t->state); /* acquire: on COMPLETE we read the output */
         for (;;) {
             if (s & TASK_COMPLETE)
                 goto done; /* our waker stays in the field; join_release drops it */

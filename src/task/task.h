@@ -52,7 +52,7 @@ struct weft__task {
     weft_waker join_waker;          /* guarded by JOIN_WAKER (see above) */
     int32_t result;                 /* 0 or -errno; written before COMPLETE is published */
     uint16_t out_off;               /* offset of the output from body */
-    uint8_t prio;                   /* weft_priority */
+    uint8_t prio;                   /* rank: 0 high, 1 normal, 2 low (sched.h) */
     uint8_t flags;                  /* TASK_F_*; immutable */
     alignas(16) unsigned char body[]; /* the future's state, then its output, then (when
                                          TASK_F_NAMED) the spawn name pointer */
@@ -116,6 +116,10 @@ void weft__task_ref_dec(struct weft__task *t);
  * `keep_alive_ref` (shutdown frees memory wholesale). */
 void weft__task_cancel_now(struct weft__task *t, int result);
 
+/* Queue a task that has just become SCHEDULED (sched.h's weft__sched_schedule, out of line
+ * for code that only sees task.h). */
+void weft__task_schedule(struct weft__task *t);
+
 /* Wake by reference: move the task to its executor unless it is already scheduled/complete. */
 static inline void weft__task_wake(struct weft__task *t)
 {
@@ -129,10 +133,8 @@ static inline void weft__task_wake(struct weft__task *t)
                                                   memory_order_relaxed))
             break;
     }
-    if (!(s & TASK_SCHEDULED)) {
-        extern void weft__sched_schedule(struct weft__task * t, int how);
-        weft__sched_schedule(t, 0);
-    }
+    if (!(s & TASK_SCHEDULED))
+        weft__task_schedule(t);
 }
 
 #endif
