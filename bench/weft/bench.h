@@ -29,6 +29,6 @@ void bench_fail(const char *what, int err) __attribute__((noreturn));
 extern const struct bench_workload bench_spawn_many, bench_spawn_many_ct, bench_chained_spawn,
     bench_chained_spawn_ct, bench_yield_many, bench_yield_many_ct;
 extern const struct bench_workload bench_sleep_1000x50ms, bench_timer_churn,
-    bench_sleep_1Mx100ms, bench_pending_1M;
+    bench_sleep_1Mx100ms, bench_pending_1M, bench_priority_latency;
 
 #endif

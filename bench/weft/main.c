@@ -9,6 +9,7 @@ static const struct bench_workload *const workloads[] = {
     &bench_spawn_many,    &bench_spawn_many_ct, &bench_chained_spawn,
     &bench_chained_spawn_ct, &bench_yield_many, &bench_yield_many_ct,
     &bench_sleep_1000x50ms, &bench_timer_churn, &bench_sleep_1Mx100ms, &bench_pending_1M,
+    &bench_priority_latency,
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 

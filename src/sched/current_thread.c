@@ -139,6 +139,8 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
         if (WEFT_UNLIKELY(--ct->until_global == 0) && (ct->until_global = rt->global_interval))
             for (unsigned r = 0; !t && r < WEFT_NPRIO; r++)
                 weft__inject_pop(&rt->inject[(first + r) % WEFT_NPRIO], 1, &t);
+        if (!t && WEFT_UNLIKELY(ld_relaxed(&rt->inject[RANK_HIGH].len) != 0))
+            weft__inject_pop(&rt->inject[RANK_HIGH], 1, &t);
         if (!t)
             t = ring_pop(&ct->ring[first]);
         for (unsigned r = 0; !t && r < WEFT_NPRIO; r++)

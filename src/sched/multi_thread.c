@@ -247,6 +247,11 @@ static struct weft__task *next_task(struct weft__worker *w)
     struct weft__task *t;
     unsigned first = weft__first_rank(w->tick);
 
+    /* High-priority work from outside is taken at the next tick, not at the next
+     * global_interval: one relaxed load of a line nobody writes while it is empty. */
+    if (WEFT_UNLIKELY(ld_relaxed(&w->rt->inject[RANK_HIGH].len) != 0) &&
+        weft__inject_pop(&w->rt->inject[RANK_HIGH], 1, &t))
+        return t;
     if (WEFT_UNLIKELY(--w->until_global == 0)) {
         w->until_global = w->rt->global_interval;
         for (unsigned r = 0; r < WEFT_NPRIO; r++)
