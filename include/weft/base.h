@@ -149,6 +149,7 @@ static inline bool weft_cx_budget_take(weft_cx *cx)
         cx->budget--;
         return true;
     }
+    cx->budget = -1; /* tells the executor this poll was cut short (a forced yield) */
     weft_waker_wake_by_ref(&cx->waker);
     return false;
 }

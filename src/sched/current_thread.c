@@ -131,6 +131,9 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
     weft__tl.worker = NULL;
     weft__tl.slab = &ct->slab;
     weft__tl.current = NULL;
+    weft__tl.stats = &ct->stats;
+    weft__tl.index = 0;
+    st_relaxed(&ct->stats.busy_since, weft__now());
 
     while (!(ld_acquire(&until->state) & TASK_COMPLETE)) {
         struct weft__task *t = NULL;
@@ -158,6 +161,8 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
         if (fire_due_timers(ct))
             continue;
         /* Park: publish, re-check, sleep until the next timer at most. */
+        WEFT_STAT_ADD(&ct->stats, parks, 1);
+        WEFT_STAT_ADD(&ct->stats, busy_ns, weft__now() - ld_relaxed(&ct->stats.busy_since));
         atomic_store(&ct->park, PARK_PARKED);
         if (inject_empty(rt) && !(ld_acquire(&until->state) & TASK_COMPLETE)) {
             int64_t deadline = weft__timers_next(&ct->timers);
@@ -165,7 +170,11 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
                 weft__futex_wait(&ct->park, PARK_PARKED, deadline);
         }
         st_relaxed(&ct->park, PARK_RUNNING);
+        WEFT_STAT_ADD(&ct->stats, unparks, 1);
+        st_relaxed(&ct->stats.busy_since, weft__now());
     }
+    WEFT_STAT_ADD(&ct->stats, busy_ns, weft__now() - ld_relaxed(&ct->stats.busy_since));
+    st_relaxed(&ct->stats.busy_since, 0);
 
     saved.id_next = weft__tl.id_next;
     saved.id_end = weft__tl.id_end;

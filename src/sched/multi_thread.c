@@ -124,6 +124,11 @@ void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts)
 static void park(struct weft__worker *w)
 {
     weft_rt *rt = w->rt;
+    int64_t now = weft__now();
+
+    WEFT_STAT_ADD(&w->stats, parks, 1);
+    WEFT_STAT_ADD(&w->stats, busy_ns, now - ld_relaxed(&w->stats.busy_since));
+    st_relaxed(&w->stats.busy_since, 0);
 
     if (w->searching) {
         w->searching = false;
@@ -138,6 +143,7 @@ static void park(struct weft__worker *w)
     if (has_work(rt) || atomic_load(&rt->shutdown)) {
         if (leave_sleepers(w)) {
             st_relaxed(&w->park, PARK_RUNNING);
+            st_relaxed(&w->stats.busy_since, weft__now());
             return;
         }
     }
@@ -158,6 +164,8 @@ static void park(struct weft__worker *w)
     }
     if (p == PARK_NOTIFIED)
         w->searching = true; /* the notifier counted us in num_searching */
+    WEFT_STAT_ADD(&w->stats, unparks, 1);
+    st_relaxed(&w->stats.busy_since, weft__now());
     st_relaxed(&w->park, PARK_RUNNING);
 }
 
@@ -172,6 +180,7 @@ static void push_back(struct weft__worker *w, struct weft__task *t)
     struct weft__task *first, *last;
     struct weft__inject *inj = &w->rt->inject[t->prio];
     uint32_t n = weft__lq_claim_half(q, &first, &last);
+    WEFT_STAT_ADD(&w->stats, overflows, 1);
     if (n) {
         last->next = t;
         weft__inject_push(inj, first, t, n + 1);
@@ -260,6 +269,7 @@ static struct weft__task *next_task(struct weft__worker *w)
     }
     if ((t = w->lifo)) {
         w->lifo = NULL;
+        WEFT_STAT_ADD(&w->stats, lifo_hits, 1);
         return t;
     }
     if ((t = weft__lq_pop(&w->q[first])))
@@ -283,9 +293,13 @@ static struct weft__task *steal_work(struct weft__worker *w)
                 unsigned v = (start + i) % rt->nworkers;
                 if (v == w->index)
                     continue;
+                uint32_t before = ld_relaxed(&w->q[r].tail);
                 struct weft__task *t = weft__lq_steal_into(&rt->workers[v].q[r], &w->q[r]);
-                if (t)
+                if (t) {
+                    WEFT_STAT_ADD(&w->stats, steals, 1);
+                    WEFT_STAT_ADD(&w->stats, stolen, ld_relaxed(&w->q[r].tail) - before + 1);
                     return t;
+                }
             }
         }
     }
@@ -300,6 +314,7 @@ static void run_with_lifo(struct weft__worker *w, struct weft__task *t)
         if (!t)
             return;
         w->lifo = NULL;
+        WEFT_STAT_ADD(&w->stats, lifo_hits, 1);
         weft__run_task(w->rt, t);
     }
     if (w->lifo) { /* LIFO has had its turns this tick: to the back of the line */
@@ -324,6 +339,9 @@ static void *worker_main(void *arg)
     weft__tl.rt = rt;
     weft__tl.worker = w;
     weft__tl.slab = &w->slab;
+    weft__tl.stats = &w->stats;
+    weft__tl.index = w->index;
+    st_relaxed(&w->stats.busy_since, weft__now());
     if (rt->cfg.on_thread_start)
         rt->cfg.on_thread_start(rt->cfg.hook_arg);
 
@@ -349,9 +367,12 @@ static void *worker_main(void *arg)
 
     if (rt->cfg.on_thread_stop)
         rt->cfg.on_thread_stop(rt->cfg.hook_arg);
+    WEFT_STAT_ADD(&w->stats, busy_ns, weft__now() - ld_relaxed(&w->stats.busy_since));
+    st_relaxed(&w->stats.busy_since, 0);
     weft__tl.rt = NULL;
     weft__tl.worker = NULL;
     weft__tl.slab = NULL;
+    weft__tl.stats = NULL;
     return NULL;
 }
 

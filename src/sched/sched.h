@@ -38,6 +38,34 @@ static inline unsigned weft__first_rank(uint32_t tick)
     return (tick & 15) == 0 ? RANK_LOW : (tick & 3) == 0 ? RANK_NORMAL : RANK_HIGH;
 }
 
+/* Counters a worker (or the current-thread core) keeps about itself. One writer - the thread
+ * itself - bumps them with a relaxed load and store (a plain add on x86, no lock prefix);
+ * any thread may read them with relaxed loads. src/metrics exports them. */
+struct weft__stats {
+    _Atomic uint64_t polls;         /* task polls */
+    _Atomic uint64_t steals;        /* successful steal operations */
+    _Atomic uint64_t stolen;        /* tasks taken by those steals */
+    _Atomic uint64_t overflows;     /* ring overflows to the inject queue */
+    _Atomic uint64_t parks;         /* times the thread went to sleep */
+    _Atomic uint64_t unparks;       /* times it woke up */
+    _Atomic uint64_t lifo_hits;     /* tasks run from the LIFO slot */
+    _Atomic uint64_t forced_yields; /* polls that ended because the coop budget ran out */
+    _Atomic uint64_t spawned;       /* tasks spawned from this thread */
+    _Atomic uint64_t completed;     /* tasks that ended on this thread */
+    _Atomic uint64_t busy_ns;       /* time spent awake, up to the last park */
+    _Atomic int64_t busy_since;     /* when it last woke (ns), 0 while parked */
+    _Atomic(struct weft__task *) running; /* task in poll now, or NULL (stuck-worker monitor) */
+    _Atomic uint64_t poll_seq;      /* bumped at every poll start (monitor: has it moved?) */
+};
+#define WEFT_STAT_ADD(st, field, n)                                                                \
+    st_relaxed(&(st)->field, ld_relaxed(&(st)->field) + (uint64_t)(n))
+
+/* Optional observers of every poll, installed by src/metrics when tracing or histograms are
+ * on (NULL otherwise: one predictable branch per poll). `scheduled_at` is when the task was
+ * queued (0 if unknown); `start`/`end` bracket the poll. */
+typedef void weft__poll_observer(weft_rt *rt, struct weft__task *t, unsigned worker,
+                                 int64_t scheduled_at, int64_t start, int64_t end);
+
 /* The inject (global) queue: a locked intrusive list; `len` lets workers skip the lock. */
 struct weft__inject {
     pthread_mutex_t lock;
@@ -62,6 +90,7 @@ struct weft__worker {
     pthread_t thread;
     struct weft__slab slab;
     struct weft__timers timers;   /* this worker's wheel (locked; see time/timer.h) */
+    struct weft__stats stats;
     /* Written by other threads. */
     alignas(WEFT_CACHELINE) _Atomic uint32_t park; /* futex word: PARK_* */
     alignas(WEFT_CACHELINE) struct weft__lq q[WEFT_NPRIO]; /* one ring per rank */
@@ -80,6 +109,7 @@ struct weft__ct {
     uint32_t until_global, until_event; /* countdowns, as in struct weft__worker */
     struct weft__slab slab;
     struct weft__timers timers;
+    struct weft__stats stats;
     _Atomic uint32_t park;    /* futex word: PARK_* */
     _Atomic int driving;      /* a thread is inside block_on */
 };
@@ -106,6 +136,11 @@ struct weft_rt {
     struct weft__task *big_tasks;   /* cells above the slab's max; guarded by foreign_lock */
     _Atomic int foreign_joiners;    /* threads inside weft_join_wait */
     _Atomic uint64_t next_id;
+    _Atomic uint64_t foreign_spawned;  /* spawns from threads that are not workers */
+    _Atomic uint64_t foreign_completed; /* tasks ended off the workers (blocking pool, shutdown) */
+    weft__poll_observer *_Atomic observer; /* see weft__poll_observer; NULL = off */
+    _Atomic int timed_tasks;        /* new tasks record when they are queued (histograms) */
+    void *metrics;                  /* src/metrics state, owned by it */
     struct weft__blocking *blocking; /* blocking pool (blocking.c); created on first use */
     struct weft__worker *workers;   /* MT */
     struct weft__ct ct;             /* CT */
@@ -117,6 +152,8 @@ struct weft__tl {
     struct weft__worker *worker; /* MT worker, or NULL */
     struct weft__slab *slab;     /* slab this thread owns, or NULL */
     struct weft__task *current;  /* task being polled */
+    struct weft__stats *stats;   /* this thread's counters, or NULL */
+    unsigned index;              /* worker index (0 on the current-thread driver) */
     uint64_t id_next, id_end;    /* block of task ids */
 };
 extern WEFT_TLS struct weft__tl weft__tl;
@@ -180,6 +217,8 @@ static inline void weft__sched_schedule(struct weft__task *t, int how)
     weft_rt *rt = t->rt;
     struct weft__tl *tl = &weft__tl;
 
+    if (WEFT_UNLIKELY(t->flags & TASK_F_TIMED))
+        *weft__task_sched_at(t) = weft__now();
     if (WEFT_LIKELY(tl->rt == rt)) {
         if (tl->worker) {
             weft__mt_push_local(tl->worker, t, how);

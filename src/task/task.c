@@ -171,9 +171,12 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
 
     size_t state_size = (type->state_size + 15) & ~(size_t)15;
     bool named = opts && opts->name;
+    bool timed = WEFT_UNLIKELY(ld_relaxed(&rt->timed_tasks) != 0);
     size_t name_off = (state_size + type->out_size + 7) & ~(size_t)7;
-    size_t size = sizeof(struct weft__task) + (named ? name_off + sizeof(char *)
-                                                     : state_size + type->out_size);
+    size_t size = sizeof(struct weft__task) +
+                  (named || timed ? name_off + (named ? sizeof(char *) : 0) +
+                                        (timed ? sizeof(int64_t) : 0)
+                                  : state_size + type->out_size);
     if (state_size > UINT16_MAX && type->out_size)
         return -EINVAL; /* out_off is 16 bits: keep huge states output-free */
     int err = 0;
@@ -194,6 +197,15 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
         t->flags |= TASK_F_NAMED;
         *(const char **)(t->body + name_off) = opts->name;
     }
+    if (timed) {
+        t->flags |= TASK_F_TIMED;
+        *weft__task_sched_at(t) = 0;
+    }
+    struct weft__tl *tl = &weft__tl;
+    if (tl->rt == rt && tl->stats)
+        WEFT_STAT_ADD(tl->stats, spawned, 1);
+    else
+        atomic_fetch_add_explicit(&rt->foreign_spawned, 1, memory_order_relaxed);
     if (init)
         memcpy(t->body, init, type->state_size);
     else
@@ -265,9 +277,30 @@ void weft__task_cancel_now(struct weft__task *t, int result)
 
 /* ------------------------------------------------------------------ poll */
 
+static void count_completed(weft_rt *rt, struct weft__tl *tl)
+{
+    if (tl->rt == rt && tl->stats)
+        WEFT_STAT_ADD(tl->stats, completed, 1);
+    else
+        atomic_fetch_add_explicit(&rt->foreign_completed, 1, memory_order_relaxed);
+}
+
+/* Poll with the observer (tracing, histograms): out of line, off the fast path. */
+static __attribute__((noinline)) weft_poll observed_poll(weft_rt *rt, struct weft__task *t,
+                                                         weft_cx *cx, struct weft__tl *tl,
+                                                         weft__poll_observer *obs)
+{
+    int64_t start = weft__now();
+    int64_t queued = (t->flags & TASK_F_TIMED) ? *weft__task_sched_at(t) : 0;
+    weft_poll r = t->type->poll(t->body, cx, t->body + t->out_off);
+    obs(rt, t, tl->index, queued, start, weft__now());
+    return r;
+}
+
 void weft__run_task(weft_rt *rt, struct weft__task *t)
 {
     struct weft__tl *tl = &weft__tl;
+    struct weft__stats *st = tl->rt == rt ? tl->stats : NULL;
     uint64_t s = ld_acquire(&t->state);
 
     if (WEFT_UNLIKELY(s & (TASK_NOTIFIED | TASK_CANCELLED))) {
@@ -277,6 +310,7 @@ void weft__run_task(weft_rt *rt, struct weft__task *t)
             tl->current = t;
             weft__task_cancel_now(t, -ECANCELED);
             tl->current = prev;
+            count_completed(rt, tl);
             return;
         }
     }
@@ -289,10 +323,21 @@ void weft__run_task(weft_rt *rt, struct weft__task *t)
     };
     struct weft__task *prev = tl->current;
     tl->current = t;
-    weft_poll r = t->type->poll(t->body, &cx, t->body + t->out_off);
+    if (st) {
+        WEFT_STAT_ADD(st, polls, 1);
+        WEFT_STAT_ADD(st, poll_seq, 1);
+        st_relaxed(&st->running, t);
+    }
+    weft__poll_observer *obs = ld_relaxed(&rt->observer);
+    weft_poll r = WEFT_LIKELY(!obs) ? t->type->poll(t->body, &cx, t->body + t->out_off)
+                                    : observed_poll(rt, t, &cx, tl, obs);
+    if (st)
+        st_relaxed(&st->running, NULL);
     tl->current = prev;
 
     if (r == WEFT_PENDING) {
+        if (WEFT_UNLIKELY(cx.budget < 0) && st)
+            WEFT_STAT_ADD(st, forced_yields, 1);
         if (cx.flags & WEFT_CX_YIELDED) {
             weft__sched_schedule(t, 1); /* still SCHEDULED: to the back, no RMW */
             return;
@@ -311,6 +356,7 @@ void weft__run_task(weft_rt *rt, struct weft__task *t)
     if (t->type->drop)
         t->type->drop(t->body);
     task_complete(t, r < 0 ? r : 0);
+    count_completed(rt, tl);
 }
 
 /* ------------------------------------------------------------------ join */

@@ -61,16 +61,27 @@ _Static_assert(sizeof(struct weft__task) == 64, "the task header is one cache li
 
 #define TASK_F_BIG 1   /* allocated through the seam, not the slab */
 #define TASK_F_NAMED 2 /* a name pointer follows the output */
+#define TASK_F_TIMED 4 /* an int64_t "queued at" follows (histograms on at spawn) */
 
 static inline void *weft__task_state(struct weft__task *t) { return t->body; }
 static inline void *weft__task_out(struct weft__task *t) { return t->body + t->out_off; }
+/* Offset of the optional trailer (name pointer, then queued-at time) from body. */
+static inline size_t weft__task_trailer_off(const struct weft__task *t)
+{
+    size_t end = t->type->out_size ? (size_t)t->out_off + t->type->out_size
+                                   : ((t->type->state_size + 15) & ~(size_t)15);
+    return (end + 7) & ~(size_t)7;
+}
 static inline const char *weft__task_name(const struct weft__task *t)
 {
-    if (t->flags & TASK_F_NAMED) {
-        size_t off = (t->out_off + t->type->out_size + 7) & ~(size_t)7;
-        return *(const char *const *)(t->body + off);
-    }
+    if (t->flags & TASK_F_NAMED)
+        return *(const char *const *)(t->body + weft__task_trailer_off(t));
     return t->type->name;
+}
+static inline int64_t *weft__task_sched_at(struct weft__task *t)
+{
+    size_t off = weft__task_trailer_off(t) + ((t->flags & TASK_F_NAMED) ? sizeof(char *) : 0);
+    return (int64_t *)(t->body + off);
 }
 
 extern const weft_waker_vtable weft__task_waker_vtable;
