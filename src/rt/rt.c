@@ -99,6 +99,10 @@ int weft_rt_new(weft_rt **out, const weft_rt_config *cfg)
         weft__free(rt);
         return err;
     }
+    if ((err = weft__metrics_init(rt)) < 0) {
+        weft_rt_free(rt);
+        return err;
+    }
     *out = rt;
     return 0;
 }
@@ -141,6 +145,7 @@ void weft_rt_free(weft_rt *rt)
 {
     if (!rt)
         return;
+    weft__metrics_fini(rt);
     pthread_mutex_lock(&rt->foreign_lock);
     atomic_store(&rt->closed, 1);
     pthread_mutex_unlock(&rt->foreign_lock);

@@ -193,6 +193,11 @@ void weft__blocking_fini(weft_rt *rt);
 /* Wake the thread that owns `ts` so it re-reads its next timer deadline. */
 void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts);
 
+/* Observability (src/metrics): started at the end of weft_rt_new (an error undoes the
+ * runtime), stopped at the start of weft_rt_free, before the workers stop. */
+int weft__metrics_init(weft_rt *rt);
+void weft__metrics_fini(weft_rt *rt);
+
 /* A fresh task id for the calling thread. */
 uint64_t weft__next_task_id(weft_rt *rt);
 
