@@ -5,9 +5,11 @@
  * and unpark the driver with a futex. Tasks still queued when block_on returns wait for the
  * next block_on.
  */
+#include <signal.h>
 #include <string.h>
 
 #include "sched/sched.h"
+#include "io/driver.h"
 #include "sys/futex.h"
 
 static bool ring_init(struct weft__ring *r)
@@ -43,6 +45,14 @@ static inline struct weft__task *ring_pop(struct weft__ring *r)
     return t;
 }
 
+static void wake_driver(weft_rt *rt)
+{
+    if (rt->ct.io)
+        weft__io_unpark(rt->ct.io);
+    else
+        weft__futex_wake(&rt->ct.park, 1);
+}
+
 int weft__ct_init(weft_rt *rt)
 {
     struct weft__ct *ct = &rt->ct;
@@ -54,6 +64,13 @@ int weft__ct_init(weft_rt *rt)
     }
     weft__slab_init(&ct->slab);
     weft__timers_init(&ct->timers, weft__now());
+    /* Not SINGLE_ISSUER: successive block_on calls may come from different threads. */
+    int err = weft__io_driver_new(
+        &ct->io, &(struct weft__io_config){.backend = rt->cfg.io_backend, .uring_first_rung = 1});
+    if (err < 0) {
+        weft__ct_fini(rt);
+        return err;
+    }
     ct->until_global = rt->global_interval;
     ct->until_event = rt->event_interval;
     return 0;
@@ -61,6 +78,8 @@ int weft__ct_init(weft_rt *rt)
 
 void weft__ct_fini(weft_rt *rt)
 {
+    weft__io_driver_free(rt->ct.io);
+    rt->ct.io = NULL;
     for (int r = 0; r < WEFT_NPRIO; r++) {
         weft__free(rt->ct.ring[r].slots);
         rt->ct.ring[r].slots = NULL;
@@ -73,7 +92,7 @@ void weft__ct_push_remote(weft_rt *rt, struct weft__task *t)
     atomic_thread_fence(memory_order_seq_cst); /* pairs with the driver's park re-check */
     if (ld_relaxed(&rt->ct.park) == PARK_PARKED) {
         st_release(&rt->ct.park, PARK_NOTIFIED);
-        weft__futex_wake(&rt->ct.park, 1);
+        wake_driver(rt);
     }
 }
 
@@ -116,7 +135,7 @@ void weft__ct_unpark(weft_rt *rt)
 {
     uint32_t expected = PARK_PARKED;
     if (atomic_compare_exchange_strong(&rt->ct.park, &expected, PARK_NOTIFIED))
-        weft__futex_wake(&rt->ct.park, 1);
+        wake_driver(rt);
 }
 
 int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
@@ -127,6 +146,10 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
     if (!atomic_compare_exchange_strong(&ct->driving, &expected, 1))
         return -EDEADLK;
     struct weft__tl saved = weft__tl;
+    sigset_t pipe, old_mask; /* SIGPIPE blocked while weft runs here, as on the workers (F2) */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old_mask);
     weft__tl.rt = rt;
     weft__tl.worker = NULL;
     weft__tl.slab = &ct->slab;
@@ -154,11 +177,15 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
             if (WEFT_UNLIKELY(--ct->until_event == 0)) {
                 ct->until_event = rt->event_interval;
                 fire_due_timers(ct);
+                if (ct->io)
+                    weft__io_poll(ct->io);
             }
             weft__run_task(rt, t);
             continue;
         }
         if (fire_due_timers(ct))
+            continue;
+        if (ct->io && weft__io_poll(ct->io) > 0)
             continue;
         /* Park: publish, re-check, sleep until the next timer at most. */
         WEFT_STAT_ADD(&ct->stats, parks, 1);
@@ -166,8 +193,12 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
         atomic_store(&ct->park, PARK_PARKED);
         if (inject_empty(rt) && !(ld_acquire(&until->state) & TASK_COMPLETE)) {
             int64_t deadline = weft__timers_next(&ct->timers);
-            while (ld_acquire(&ct->park) == PARK_PARKED && weft__now() < deadline)
-                weft__futex_wait(&ct->park, PARK_PARKED, deadline);
+            while (ld_acquire(&ct->park) == PARK_PARKED && weft__now() < deadline) {
+                if (!ct->io)
+                    weft__futex_wait(&ct->park, PARK_PARKED, deadline);
+                else if (weft__io_park(ct->io, deadline) > 0)
+                    break; /* completions woke tasks */
+            }
         }
         st_relaxed(&ct->park, PARK_RUNNING);
         WEFT_STAT_ADD(&ct->stats, unparks, 1);
@@ -179,6 +210,7 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
     saved.id_next = weft__tl.id_next;
     saved.id_end = weft__tl.id_end;
     weft__tl = saved;
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     atomic_store(&ct->driving, 0);
     return 0;
 }

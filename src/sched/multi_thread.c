@@ -15,11 +15,33 @@
  * worker's own ring skip the fence: a missed notification there costs parallelism, never
  * liveness, because the pushing worker runs its own ring.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "sched/sched.h"
+#include "io/driver.h"
 #include "sys/futex.h"
+
+/* ------------------------------------------------------------------ sleeping and waking */
+
+/* A parked worker sleeps in its reactor (so IO completions wake it too); the futex is the
+ * fallback when it has none. */
+static int sleep_parked(struct weft__worker *w, uint32_t expect, int64_t deadline)
+{
+    if (w->io)
+        return weft__io_park(w->io, deadline);
+    weft__futex_wait(&w->park, expect, deadline);
+    return 0;
+}
+
+static void wake_worker(struct weft__worker *w)
+{
+    if (w->io)
+        weft__io_unpark(w->io);
+    else
+        weft__futex_wake(&w->park, 1);
+}
 
 /* ------------------------------------------------------------------ idle set */
 
@@ -36,7 +58,7 @@ static void notify_one(weft_rt *rt)
     pthread_mutex_unlock(&rt->idle_lock);
     struct weft__worker *w = &rt->workers[idx];
     st_release(&w->park, PARK_NOTIFIED);
-    weft__futex_wake(&w->park, 1);
+    wake_worker(w);
 }
 
 /* Cheap check after a local push: two loads, no fence (see the top comment). */
@@ -117,7 +139,7 @@ void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts)
             continue;
         uint32_t expected = PARK_PARKED;
         if (atomic_compare_exchange_strong(&w->park, &expected, PARK_TIMER))
-            weft__futex_wake(&w->park, 1);
+            wake_worker(w);
     }
 }
 
@@ -157,10 +179,11 @@ static void park(struct weft__worker *w)
             /* Our own timer is due (or moved earlier): get up unless a notifier beat us. */
             if (leave_sleepers(w))
                 break;
-            weft__futex_wait(&w->park, p, INT64_MAX); /* NOTIFIED is on its way */
+            sleep_parked(w, p, INT64_MAX); /* NOTIFIED is on its way */
             continue;
         }
-        weft__futex_wait(&w->park, PARK_PARKED, deadline);
+        if (sleep_parked(w, PARK_PARKED, deadline) > 0 && leave_sleepers(w))
+            break; /* IO completions woke tasks onto our queue */
     }
     if (p == PARK_NOTIFIED)
         w->searching = true; /* the notifier counted us in num_searching */
@@ -336,6 +359,12 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof name, "%s-%u", rt->thread_name, w->index % 1000);
     name[15] = 0;
     pthread_setname_np(pthread_self(), name);
+    /* A write into a socket whose peer left must return -EPIPE to the task, not kill the
+     * process (F2): SIGPIPE stays pending on this thread instead. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     weft__tl.rt = rt;
     weft__tl.worker = w;
     weft__tl.slab = &w->slab;
@@ -350,8 +379,12 @@ static void *worker_main(void *arg)
         if (WEFT_UNLIKELY(--w->until_event == 0)) {
             w->until_event = rt->event_interval;
             fire_due_timers(w);
+            if (w->io)
+                weft__io_poll(w->io); /* one enter carries every SQE since the last one */
         }
         struct weft__task *t = next_task(w);
+        if (!t && w->io && weft__io_poll(w->io) > 0)
+            continue; /* completions queued tasks here */
         if (!t)
             t = steal_work(w);
         if (t) {
@@ -365,6 +398,11 @@ static void *worker_main(void *arg)
         park(w);
     }
 
+    /* The reactor goes with its owner: pending operations complete (-ECANCELED) here, while
+     * their task cells are still mapped; wakes are dropped since shutdown is set. */
+    struct weft__io_driver *io = w->io;
+    w->io = NULL;
+    weft__io_driver_free(io);
     if (rt->cfg.on_thread_stop)
         rt->cfg.on_thread_stop(rt->cfg.hook_arg);
     WEFT_STAT_ADD(&w->stats, busy_ns, weft__now() - ld_relaxed(&w->stats.busy_since));
@@ -402,9 +440,23 @@ int weft__mt_start(weft_rt *rt)
         weft__timers_init(&w->timers, weft__now());
     }
     for (unsigned i = 0; i < n; i++) {
+        int err = weft__io_driver_new(&rt->workers[i].io,
+                                      &(struct weft__io_config){.backend = rt->cfg.io_backend});
+        if (err < 0) {
+            pthread_attr_destroy(&attr);
+            for (unsigned j = 0; j < i; j++)
+                weft__io_driver_free(rt->workers[j].io);
+            return err;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
         int err = pthread_create(&rt->workers[i].thread, &attr, worker_main, &rt->workers[i]);
         if (err) {
             pthread_attr_destroy(&attr);
+            for (unsigned j = i; j < n; j++) { /* never started: nobody owns them yet */
+                weft__io_driver_free(rt->workers[j].io);
+                rt->workers[j].io = NULL;
+            }
             rt->nworkers = i; /* stop only those that started */
             weft__mt_stop(rt);
             rt->nworkers = n;
@@ -420,7 +472,7 @@ void weft__mt_stop(weft_rt *rt)
     atomic_store(&rt->shutdown, 1);
     for (unsigned i = 0; i < rt->nworkers; i++) {
         st_release(&rt->workers[i].park, PARK_NOTIFIED);
-        weft__futex_wake(&rt->workers[i].park, 1);
+        wake_worker(&rt->workers[i]);
     }
     for (unsigned i = 0; i < rt->nworkers; i++)
         pthread_join(rt->workers[i].thread, NULL);

@@ -20,6 +20,8 @@
 #include "task/task.h"
 #include "time/timer.h"
 
+struct weft__io_driver;
+
 #define WEFT_COOP_BUDGET 128
 #define WEFT_MAX_LIFO_POLLS 3
 
@@ -91,6 +93,7 @@ struct weft__worker {
     struct weft__slab slab;
     struct weft__timers timers;   /* this worker's wheel (locked; see time/timer.h) */
     struct weft__stats stats;
+    struct weft__io_driver *io;   /* this worker's reactor (io/driver.h); it also parks here */
     /* Written by other threads. */
     alignas(WEFT_CACHELINE) _Atomic uint32_t park; /* futex word: PARK_* */
     alignas(WEFT_CACHELINE) struct weft__lq q[WEFT_NPRIO]; /* one ring per rank */
@@ -110,6 +113,7 @@ struct weft__ct {
     struct weft__slab slab;
     struct weft__timers timers;
     struct weft__stats stats;
+    struct weft__io_driver *io; /* the reactor; the driving thread parks in it */
     _Atomic uint32_t park;    /* futex word: PARK_* */
     _Atomic int driving;      /* a thread is inside block_on */
 };
