@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io/driver.h"
 #include "sched/sched.h"
 
 void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts)
@@ -150,10 +151,14 @@ void weft_rt_free(weft_rt *rt)
     atomic_store(&rt->closed, 1);
     pthread_mutex_unlock(&rt->foreign_lock);
 
-    if (rt->flavor == WEFT_RT_MULTI_THREAD)
-        weft__mt_stop(rt);
-    else
+    if (rt->flavor == WEFT_RT_MULTI_THREAD) {
+        weft__mt_stop(rt); /* each worker frees its own reactor on its way out */
+    } else {
         atomic_store(&rt->shutdown, 1);
+        /* In-flight operations complete (-ECANCELED) before their futures are dropped. */
+        weft__io_driver_free(rt->ct.io);
+        rt->ct.io = NULL;
+    }
 
     weft__blocking_fini(rt);
     walk_all(rt, cancel_unfinished);

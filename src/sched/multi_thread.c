@@ -15,6 +15,7 @@
  * worker's own ring skip the fence: a missed notification there costs parallelism, never
  * liveness, because the pushing worker runs its own ring.
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -399,7 +400,12 @@ static void *worker_main(void *arg)
     }
 
     /* The reactor goes with its owner: pending operations complete (-ECANCELED) here, while
-     * their task cells are still mapped; wakes are dropped since shutdown is set. */
+     * their task cells are still mapped; wakes are dropped since shutdown is set. Nobody may
+     * unpark it any more, so wait until every worker is out of its loop (no more notify_one)
+     * and weft__mt_stop has finished waking us. */
+    atomic_fetch_add_explicit(&rt->exited, 1, memory_order_acq_rel);
+    while (ld_acquire(&rt->exited) < rt->nworkers || !ld_acquire(&rt->stop_woken))
+        sched_yield();
     struct weft__io_driver *io = w->io;
     w->io = NULL;
     weft__io_driver_free(io);
@@ -474,6 +480,7 @@ void weft__mt_stop(weft_rt *rt)
         st_release(&rt->workers[i].park, PARK_NOTIFIED);
         wake_worker(&rt->workers[i]);
     }
+    atomic_store_explicit(&rt->stop_woken, 1, memory_order_release);
     for (unsigned i = 0; i < rt->nworkers; i++)
         pthread_join(rt->workers[i].thread, NULL);
 }

@@ -127,6 +127,8 @@ struct weft_rt {
     char thread_name[16];
     _Atomic int closed;        /* no new spawns (set under foreign_lock) */
     _Atomic int shutdown;      /* workers: stop */
+    _Atomic unsigned exited;   /* workers out of their loop (shutdown barrier) */
+    _Atomic int stop_woken;    /* weft__mt_stop has woken every worker */
     struct weft__inject inject[WEFT_NPRIO]; /* by rank */
     /* Idle set (multi-thread). */
     alignas(WEFT_CACHELINE) _Atomic uint32_t num_searching;

@@ -1,0 +1,133 @@
+/* Leaf IO futures meet the reactors: see io.h. */
+#include "io/io.h"
+
+#include "sched/sched.h"
+
+static inline void wlock(struct weft__io_wait *w)
+{
+    while (atomic_exchange_explicit(&w->lock, 1, memory_order_acquire))
+        while (ld_relaxed(&w->lock))
+            weft__cpu_relax();
+}
+
+static inline void wunlock(struct weft__io_wait *w)
+{
+    st_release(&w->lock, 0);
+}
+
+struct weft__io_driver *weft__io_driver_here(weft_rt *rt)
+{
+    struct weft__tl *tl = &weft__tl;
+    if (tl->rt != rt)
+        return NULL;
+    if (tl->worker)
+        return tl->worker->io;
+    if (rt->flavor == WEFT_RT_CURRENT_THREAD && tl->slab == &rt->ct.slab)
+        return rt->ct.io;
+    return NULL;
+}
+
+static struct weft__io_driver *remote_driver(weft_rt *rt)
+{
+    return rt->flavor == WEFT_RT_CURRENT_THREAD ? rt->ct.io : rt->workers[0].io;
+}
+
+int weft__io_backend_of(weft_rt *rt)
+{
+    return weft__io_driver_backend(remote_driver(rt));
+}
+
+void weft__io_submit_any(weft_rt *rt, struct weft__io_op *op)
+{
+    struct weft__io_driver *here = weft__io_driver_here(rt);
+    if (here)
+        weft__io_submit(here, op);
+    else
+        weft__io_submit_remote(remote_driver(rt), op);
+}
+
+void weft__io_wait_done(struct weft__io_op *op)
+{
+    struct weft__io_wait *w = WEFT__IO_CONTAINER(op, struct weft__io_wait, op);
+    wlock(w);
+    w->res = op->res;
+    weft_waker waker = w->waker;
+    w->waker.vtable = NULL;
+    st_release(&w->state, WEFT__WAIT_DONE);
+    wunlock(w);
+    /* Wake and release the task reference: if the future was dropped meanwhile, this may free
+     * the task cell (and w with it), so nothing touches w after this line. */
+    weft_waker_wake(&waker);
+}
+
+void weft__io_wait_start(struct weft__io_wait *w, weft_cx *cx)
+{
+    struct weft__io_driver *drv = weft__io_driver_here(cx->rt);
+    w->res = 0;
+    w->cancel_sent = 0;
+    w->drv = drv ? drv : remote_driver(cx->rt);
+    weft_waker_clone(&cx->waker, &w->waker);
+    st_relaxed(&w->lock, 0);
+    st_release(&w->state, WEFT__WAIT_INFLIGHT);
+    if (drv)
+        weft__io_submit(drv, &w->op);
+    else
+        weft__io_submit_remote(w->drv, &w->op);
+}
+
+weft_poll weft__io_wait_poll(struct weft__io_wait *w, weft_cx *cx, int32_t *res)
+{
+    if (ld_acquire(&w->state) == WEFT__WAIT_INFLIGHT) {
+        wlock(w);
+        if (ld_relaxed(&w->state) == WEFT__WAIT_INFLIGHT) {
+            if (!weft_waker_will_wake(&w->waker, &cx->waker)) {
+                weft_waker old = w->waker;
+                weft_waker_clone(&cx->waker, &w->waker);
+                wunlock(w);
+                weft_waker_drop(&old);
+            } else {
+                wunlock(w);
+            }
+            return WEFT_PENDING;
+        }
+        wunlock(w);
+    }
+    *res = w->res;
+    st_relaxed(&w->state, WEFT__WAIT_IDLE);
+    return WEFT_READY;
+}
+
+/* Runs on the reactor's thread: now the cancel can be issued where it is allowed. */
+static void cancel_carrier_done(struct weft__io_op *op)
+{
+    struct weft__io_wait *w = WEFT__IO_CONTAINER(op, struct weft__io_wait, cancel_op);
+    weft_waker ref = w->cancel_ref;
+    w->cancel_ref.vtable = NULL;
+    if (ld_acquire(&w->state) == WEFT__WAIT_INFLIGHT)
+        weft__io_cancel(w->drv, &w->op);
+    weft_waker_drop(&ref); /* may free the cell: last touch of w */
+}
+
+void weft__io_wait_drop(struct weft__io_wait *w)
+{
+    if (ld_acquire(&w->state) != WEFT__WAIT_INFLIGHT || w->cancel_sent)
+        return;
+    w->cancel_sent = 1;
+    struct weft__tl *tl = &weft__tl;
+    bool owner = tl->rt && weft__io_driver_here(tl->rt) == w->drv;
+    if (owner) {
+        weft__io_cancel(w->drv, &w->op);
+        return;
+    }
+    /* Another thread: hand the cancel to the reactor's thread with a NOP carrier, holding a
+     * second reference so the cell outlives the carrier too. */
+    wlock(w);
+    bool inflight = ld_relaxed(&w->state) == WEFT__WAIT_INFLIGHT;
+    if (inflight)
+        weft_waker_clone(&w->waker, &w->cancel_ref);
+    wunlock(w);
+    if (!inflight)
+        return;
+    weft__io_prep_nop(&w->cancel_op, cancel_carrier_done);
+    weft__io_submit_remote(w->drv, &w->cancel_op);
+}
