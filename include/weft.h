@@ -3,6 +3,7 @@
 #ifndef WEFT_H
 #define WEFT_H
 
+#include "weft/alloc.h"
 #include "weft/async.h"
 #include "weft/base.h"
 #include "weft/rt.h"

@@ -49,6 +49,13 @@ void *weft__alloc(size_t size);
 void *weft__calloc(size_t n, size_t size);
 void *weft__realloc(void *p, size_t size);
 void weft__free(void *p);
+/* Aligned blocks through the seam (align: a power of two); free with weft__free_aligned. */
+void *weft__alloc_aligned(size_t align, size_t size);
+void weft__free_aligned(void *p);
+/* Has the user installed an allocator (weft_set_allocator)? */
+bool weft__alloc_hooked(void);
+/* Live runtime count (weft_set_allocator refuses while it is not 0). */
+void weft__runtime_count(int delta);
 
 /* Test seam (F13): when every_n > 0, every every_n-th allocation through the seam fails.
  * 0 turns it off. Returns the number of allocations made so far. */

@@ -39,6 +39,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "core/core.h"
 #include "io/driver.h"
 #include "sys/sys.h"
 
@@ -67,17 +68,17 @@ struct epoll_driver {
 
 static void *ep_alloc(size_t size)
 {
-    return aligned_alloc(64, (size + 63) & ~(size_t)63);
+    return weft__alloc_aligned(64, (size + 63) & ~(size_t)63);
 }
 
 static void *ep_realloc(void *p, size_t size)
 {
-    return realloc(p, size);
+    return weft__realloc(p, size);
 }
 
 static void ep_free(void *p)
 {
-    free(p);
+    weft__free_aligned(p);
 }
 
 /* ------------------------------------------------------------------ helpers */
@@ -443,7 +444,7 @@ static void epoll_destroy(struct weft__io_driver *drv)
     while (drv->ready_head)
         weft__io_run_ready(drv);
     weft__sys_close(e->epfd);
-    ep_free(e->fds);
+    weft__free(e->fds); /* grown with ep_realloc: a plain block */
     ep_free(e);
 }
 

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/core.h"
 #include "io/driver.h"
 #include "sys/sys.h"
 
@@ -87,17 +88,17 @@ struct uring_driver {
 
 static void *ur_alloc(size_t size)
 {
-    return aligned_alloc(64, (size + 63) & ~(size_t)63);
+    return weft__alloc_aligned(64, (size + 63) & ~(size_t)63);
 }
 
 static void *ur_realloc(void *p, size_t size)
 {
-    return realloc(p, size);
+    return weft__realloc(p, size);
 }
 
 static void ur_free(void *p)
 {
-    free(p);
+    weft__free_aligned(p);
 }
 
 /* ------------------------------------------------------------------ ring plumbing */
@@ -603,7 +604,7 @@ static void uring_destroy(struct weft__io_driver *drv)
         run_stash(u);
     }
     io_uring_queue_exit(&u->ring);
-    ur_free(u->stash);
+    weft__free(u->stash); /* grown with ur_realloc: a plain block */
     ur_free(u);
 }
 

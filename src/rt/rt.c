@@ -100,6 +100,7 @@ int weft_rt_new(weft_rt **out, const weft_rt_config *cfg)
         weft__free(rt);
         return err;
     }
+    weft__runtime_count(1);
     if ((err = weft__metrics_init(rt)) < 0) {
         weft_rt_free(rt);
         return err;
@@ -186,6 +187,7 @@ void weft_rt_free(weft_rt *rt)
     weft__free(rt->workers);
     weft__free(rt->sleepers);
     weft__free(rt);
+    weft__runtime_count(-1);
 }
 
 /* ------------------------------------------------------------------ block_on */

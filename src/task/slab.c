@@ -51,6 +51,16 @@ void weft__slab_init(struct weft__slab *s)
 
 static int new_arena(struct weft__slab *s)
 {
+    uintptr_t base;
+    if (weft__alloc_hooked()) {
+        /* The user's allocator owns all our memory: take the arena from it, aligned by hand. */
+        void *p = weft__alloc_aligned(ARENA_SIZE, ARENA_SIZE);
+        if (!p)
+            return -1;
+        base = (uintptr_t)p;
+        memset(p, 0, SPAN_HDR); /* span 0's header; later spans are written when carved */
+        goto carve_first;
+    }
     /* Seam first: an injected allocation failure must reach the slab too (F13). */
     void *probe = weft__alloc(1);
     if (!probe)
@@ -62,7 +72,7 @@ static int new_arena(struct weft__slab *s)
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (raw == MAP_FAILED)
         return -1;
-    uintptr_t base = ((uintptr_t)raw + ARENA_SIZE - 1) & ~(uintptr_t)(ARENA_SIZE - 1);
+    base = ((uintptr_t)raw + ARENA_SIZE - 1) & ~(uintptr_t)(ARENA_SIZE - 1);
     size_t head = base - (uintptr_t)raw, tail = len - head - ARENA_SIZE;
     if (head)
         munmap(raw, head);
@@ -71,6 +81,7 @@ static int new_arena(struct weft__slab *s)
 #ifdef MADV_HUGEPAGE
     madvise((void *)base, ARENA_SIZE, MADV_HUGEPAGE); /* quietly ignored where THP is off */
 #endif
+carve_first:;
     struct weft__arena *a = (struct weft__arena *)base;
     a->first.next_arena = s->arenas;
     s->arenas = a;
@@ -171,7 +182,10 @@ void weft__slab_fini(struct weft__slab *s)
     struct weft__arena *a = s->arenas;
     while (a) {
         struct weft__arena *next = a->first.next_arena;
-        munmap(a, ARENA_SIZE);
+        if (weft__alloc_hooked())
+            weft__free_aligned(a);
+        else
+            munmap(a, ARENA_SIZE);
         a = next;
     }
     memset(s, 0, sizeof *s);
