@@ -14,7 +14,7 @@ WORKLOADS  ?=
 
 # Debian 12 packages the build and the test suite need.
 DEB_BUILD = cmake make gcc libc6-dev pkg-config liburing-dev
-DEB_TEST  = clang valgrind curl
+DEB_TEST  = clang valgrind curl wrk prometheus node-llhttp libuv1-dev
 # Extra packages for the side-by-side benchmarks (the peers are built offline from these).
 DEB_BENCH = librust-tokio-dev librust-smol-dev librust-async-executor-dev \
             librust-async-lock-dev golang-go libuv1-dev libev-dev

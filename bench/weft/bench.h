@@ -28,7 +28,20 @@ void bench_fail(const char *what, int err) __attribute__((noreturn));
 
 extern const struct bench_workload bench_spawn_many, bench_spawn_many_ct, bench_chained_spawn,
     bench_chained_spawn_ct, bench_yield_many, bench_yield_many_ct;
+extern const struct bench_workload bench_ping_pong, bench_ping_pong_ct, bench_mpsc_bounded,
+    bench_mpsc_unbounded, bench_semaphore;
 extern const struct bench_workload bench_sleep_1000x50ms, bench_timer_churn,
-    bench_sleep_1Mx100ms, bench_pending_1M, bench_priority_latency;
+    bench_sleep_1Mx100ms, bench_pending_1M, bench_priority_latency, bench_spawn_many_scope;
+extern const struct bench_workload bench_spawn_blocking;
+extern const struct bench_workload bench_fiber_spawn_many, bench_fiber_yield_many,
+    bench_fiber_ping_pong, bench_pending_100k_fibers;
+extern const struct bench_workload bench_file_read_4k;
+extern const struct bench_workload bench_tcp_echo;
+
+/* --prometheus FILE / --trace FILE (main.c): bench_rt() starts a trace on each runtime it
+ * makes, and weft_rt_free() - redirected here - writes both files for that runtime before it
+ * frees it, so the files hold the run's last runtime. */
+void bench_rt_free(weft_rt *rt);
+#define weft_rt_free(rt) bench_rt_free(rt)
 
 #endif

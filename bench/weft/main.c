@@ -1,5 +1,6 @@
 /* weft-bench <workload>...: runs WORKLOADS.md's workloads on weft, one `metric value unit`
  * line per figure. A 180 s watchdog ends a hung run. */
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -8,8 +9,15 @@
 static const struct bench_workload *const workloads[] = {
     &bench_spawn_many,    &bench_spawn_many_ct, &bench_chained_spawn,
     &bench_chained_spawn_ct, &bench_yield_many, &bench_yield_many_ct,
+    &bench_ping_pong, &bench_ping_pong_ct, &bench_mpsc_bounded, &bench_mpsc_unbounded,
+    &bench_semaphore,
     &bench_sleep_1000x50ms, &bench_timer_churn, &bench_sleep_1Mx100ms, &bench_pending_1M,
-    &bench_priority_latency,
+    &bench_priority_latency, &bench_spawn_many_scope,
+    &bench_spawn_blocking,
+    &bench_fiber_spawn_many, &bench_fiber_yield_many, &bench_fiber_ping_pong,
+    &bench_pending_100k_fibers,
+    &bench_file_read_4k,
+    &bench_tcp_echo,
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 
@@ -34,12 +42,36 @@ double bench_median_ns(weft_rt *rt, const weft_future_type *type, const void *in
     return v[BENCH_ITERS / 2];
 }
 
+/* --prometheus FILE / --trace FILE: written for each runtime at its bench_rt_free. */
+static const char *prometheus_path, *trace_path;
+
+static void write_file(const char *path, int (*writer)(weft_rt *, int), weft_rt *rt)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err = fd < 0 ? -errno : writer(rt, fd);
+    if (fd >= 0)
+        close(fd);
+    if (err < 0)
+        fprintf(stderr, "weft-bench: %s: %s\n", path, weft_strerror(err));
+}
+
+void bench_rt_free(weft_rt *rt)
+{
+    if (rt && prometheus_path)
+        write_file(prometheus_path, weft_metrics_prometheus_write, rt);
+    if (rt && trace_path && weft_trace_stop(rt) == 0)
+        write_file(trace_path, weft_trace_write, rt);
+    (weft_rt_free)(rt);
+}
+
 weft_rt *bench_rt(weft_rt_flavor flavor)
 {
     weft_rt *rt;
     int err = weft_rt_new(&rt, &(weft_rt_config){.flavor = flavor, .workers = 2});
     if (err < 0)
         bench_fail("weft_rt_new", err);
+    if (trace_path && (err = weft_trace_start(rt, 1u << 18)) < 0)
+        bench_fail("weft_trace_start", err);
     return rt;
 }
 
@@ -71,8 +103,21 @@ void bench_fail(const char *what, int err)
 
 int main(int argc, char **argv)
 {
+    /* Options first: --prometheus FILE, --trace FILE (anywhere on the line). */
+    int nargs = 1;
+    for (int a = 1; a < argc; a++) {
+        if ((strcmp(argv[a], "--prometheus") == 0 || strcmp(argv[a], "--trace") == 0) &&
+            a + 1 < argc) {
+            *(argv[a][2] == 'p' ? &prometheus_path : &trace_path) = argv[a + 1];
+            a++;
+        } else {
+            argv[nargs++] = argv[a];
+        }
+    }
+    argc = nargs;
     if (argc < 2) {
-        fprintf(stderr, "usage: weft-bench <workload>... | all\nworkloads:");
+        fprintf(stderr, "usage: weft-bench [--prometheus FILE] [--trace FILE] <workload>... | all\n"
+                        "workloads:");
         for (size_t i = 0; i < NWORKLOADS; i++)
             fprintf(stderr, " %s", workloads[i]->name);
         fprintf(stderr, "\n");

@@ -14,6 +14,8 @@
 extern "C" {
 #endif
 
+struct weft_stuck_info; /* metrics.h */
+
 typedef enum weft_rt_flavor {
     WEFT_RT_MULTI_THREAD = 0,
     WEFT_RT_CURRENT_THREAD = 1,
@@ -35,6 +37,14 @@ typedef struct weft_rt_config {
     int64_t blocking_keep_alive; /* ns an idle blocking thread waits for work; 0 = 10 s */
     int64_t shutdown_timeout;    /* ns weft_rt_free waits for running blocking jobs; 0 = 10 s */
     int io_backend;              /* 0 = probe (or WEFT_IO_BACKEND); see io.h */
+    /* Observability (metrics.h). */
+    int metrics_histograms;      /* non-zero: keep poll-duration and schedule-delay histograms
+                                    (two clock reads per poll) and per-task poll counts */
+    int64_t stuck_threshold;     /* ns one poll may last before the monitor reports its worker
+                                    stuck; 0 = 10 ms; < 0 = no stuck detection; else 1 ms..1 h */
+    void (*on_stuck)(const struct weft_stuck_info *info, void *arg); /* optional; runs on the
+                                    monitor thread, once per stuck poll */
+    void *on_stuck_arg;
 } weft_rt_config;
 
 /**
@@ -74,6 +84,33 @@ WEFT_API weft_rt *weft_rt_current(void);
 
 /* Index of the calling worker thread in [0, workers), or -1 if not a worker. */
 WEFT_API int weft_rt_worker_index(void);
+
+/* ------------------------------------------------------------------ embedding */
+
+/* A current-thread runtime can live inside another event loop (libuv, a poll() loop, a GUI
+ * toolkit): watch weft_rt_fd() for readability and call weft_rt_run_once() when it is
+ * readable or when the deadline it returned has passed.
+ *
+ *   for (;;) {
+ *       int64_t deadline;
+ *       weft_rt_run_once(rt, &deadline);          // runs what is ready, never blocks
+ *       poll(&(struct pollfd){weft_rt_fd(rt), POLLIN}, 1, ms_until(deadline));
+ *   }
+ */
+
+/* The runtime's pollable descriptor: readable when it has work (tasks woken from other
+ * threads, IO completions). Owned by the runtime: do not close it. Current-thread runtimes
+ * only. Returns the fd, or -EINVAL (NULL or a multi-thread runtime). Threads: any. */
+WEFT_API int weft_rt_fd(weft_rt *rt);
+
+/* Run every task that is ready, fire due timers and reap IO, without blocking; then prepare
+ * the runtime for the host's wait. *next_deadline (may be NULL) receives the absolute time
+ * (weft_now() clock) by which run_once must be called again even if the fd stays quiet:
+ * WEFT_NEVER when nothing is scheduled, or a time <= now when work is still ready (run_once
+ * polls at most `max_polls`-worth of tasks per call so the host loop keeps breathing).
+ * Returns the number of polls made, -EINVAL (NULL, multi-thread runtime), or -EBUSY (another
+ * thread is inside weft_rt_block_on/run_once). Threads: one at a time, not a worker. */
+WEFT_API int weft_rt_run_once(weft_rt *rt, int64_t *next_deadline);
 
 /* ------------------------------------------------------------------ builder */
 

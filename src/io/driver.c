@@ -404,3 +404,9 @@ void weft__io_wait_target(const struct weft__io_op *op, int *fd, unsigned *event
         return;
     }
 }
+
+int weft__io_driver_pollfd(struct weft__io_driver *drv)
+{
+    drv->embedded = true; /* from now on a poll always drains what makes the fd readable */
+    return drv->ops->pollfd(drv);
+}

@@ -97,6 +97,7 @@
 
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -374,6 +375,13 @@ int weft__io_driver_new(struct weft__io_driver **out, const struct weft__io_conf
  */
 void weft__io_driver_free(struct weft__io_driver *drv);
 
+/* Embedding in a host event loop: a descriptor that polls readable when the driver has
+ * completions for its owner or an unpark arrives (the ring fd, or the epoll fd, which watches
+ * the wakeup eventfd). Before the host waits on it, call weft__io_park_begin (so unparks write
+ * the eventfd) and weft__io_poll first (so queued submissions reach the kernel); after, call
+ * weft__io_park_end. Threads: any. */
+int weft__io_driver_pollfd(struct weft__io_driver *drv);
+
 /* WEFT__IO_BACKEND_URING or WEFT__IO_BACKEND_EPOLL. Threads: any. */
 int weft__io_driver_backend(const struct weft__io_driver *drv);
 /* "io_uring/defer_taskrun", "io_uring/coop_taskrun", "io_uring/plain" or "epoll". */
@@ -427,6 +435,7 @@ struct weft__io_backend_ops {
     int (*park)(struct weft__io_driver *drv, int64_t deadline);
     void (*forget_fd)(struct weft__io_driver *drv, int fd);
     void (*destroy)(struct weft__io_driver *drv); /* drain (see driver_free), then release */
+    int (*pollfd)(const struct weft__io_driver *drv); /* the backend's own pollable fd */
 };
 
 /* Park protocol bits (park_state). */
@@ -443,6 +452,8 @@ struct weft__io_driver {
     /* Owner line. */
     alignas(64) const struct weft__io_backend_ops *ops; /* immutable after new */
     int backend;                              /* WEFT__IO_BACKEND_URING / _EPOLL */
+    bool embedded;                            /* a host loop polls pollfd: poll must always
+                                                 consume readiness, never skip the syscall */
     const char *name;                         /* see weft__io_driver_name */
     struct weft__io_op *ready_head;           /* ops with a result, done not yet run (FIFO) */
     struct weft__io_op *ready_tail;
@@ -463,6 +474,12 @@ static inline int weft__io_park(struct weft__io_driver *drv, int64_t deadline)
 static inline int weft__io_poll(struct weft__io_driver *drv)
 {
     return drv->ops->park(drv, 0);
+}
+
+/* Completions waiting for the next park/poll to run their done (owner only). */
+static inline bool weft__io_has_ready(const struct weft__io_driver *drv)
+{
+    return drv->ready_head != NULL;
 }
 
 /* Backend constructors: fill *out with a driver whose base is initialised except for

@@ -349,8 +349,9 @@ static int epoll_park(struct weft__io_driver *drv, int64_t deadline)
         now = weft__sys_now();
         block = deadline > now;
     }
-    /* Nothing can become ready and nothing is to be waited for: no syscall at all. */
-    if (!block && e->waiting == 0)
+    /* Nothing can become ready and nothing is to be waited for: no syscall at all (unless a
+     * host loop watches our fd: then its readiness must be consumed). */
+    if (!block && e->waiting == 0 && !drv->embedded)
         return weft__io_run_ready(drv);
 
     bool parked = false;
@@ -448,7 +449,13 @@ static void epoll_destroy(struct weft__io_driver *drv)
     ep_free(e);
 }
 
+static int epoll_pollfd(const struct weft__io_driver *drv)
+{
+    return ((const struct epoll_driver *)drv)->epfd;
+}
+
 static const struct weft__io_backend_ops epoll_ops = {
+    .pollfd = epoll_pollfd,
     .submit = epoll_submit,
     .cancel = epoll_cancel,
     .park = epoll_park,

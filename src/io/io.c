@@ -64,7 +64,7 @@ void weft__io_wait_start(struct weft__io_wait *w, weft_cx *cx)
 {
     struct weft__io_driver *drv = weft__io_driver_here(cx->rt);
     w->res = 0;
-    w->cancel_sent = 0;
+    st_relaxed(&w->cancel_sent, 0);
     w->drv = drv ? drv : remote_driver(cx->rt);
     weft_waker_clone(&cx->waker, &w->waker);
     st_relaxed(&w->lock, 0);
@@ -92,6 +92,8 @@ weft_poll weft__io_wait_poll(struct weft__io_wait *w, weft_cx *cx, int32_t *res)
         }
         wunlock(w);
     }
+    if (WEFT_UNLIKELY(ld_acquire(&w->carrier)))
+        return WEFT_PENDING; /* cancel_carrier_done wakes us once it let go of w */
     *res = w->res;
     st_relaxed(&w->state, WEFT__WAIT_IDLE);
     return WEFT_READY;
@@ -105,14 +107,17 @@ static void cancel_carrier_done(struct weft__io_op *op)
     w->cancel_ref.vtable = NULL;
     if (ld_acquire(&w->state) == WEFT__WAIT_INFLIGHT)
         weft__io_cancel(w->drv, &w->op);
-    weft_waker_drop(&ref); /* may free the cell: last touch of w */
+    /* A poll that saw the op done waits for this carrier too (the wait may be reused once it
+     * is READY): tell it, and wake it. Waking a task whose future was dropped is harmless. */
+    st_release(&w->carrier, 0);
+    weft_waker_wake(&ref); /* may free the cell: last touch of w */
 }
 
 void weft__io_wait_drop(struct weft__io_wait *w)
 {
-    if (ld_acquire(&w->state) != WEFT__WAIT_INFLIGHT || w->cancel_sent)
+    if (ld_acquire(&w->state) != WEFT__WAIT_INFLIGHT ||
+        atomic_exchange_explicit(&w->cancel_sent, 1, memory_order_relaxed))
         return;
-    w->cancel_sent = 1;
     struct weft__tl *tl = &weft__tl;
     bool owner = tl->rt && weft__io_driver_here(tl->rt) == w->drv;
     if (owner) {
@@ -123,8 +128,10 @@ void weft__io_wait_drop(struct weft__io_wait *w)
      * second reference so the cell outlives the carrier too. */
     wlock(w);
     bool inflight = ld_relaxed(&w->state) == WEFT__WAIT_INFLIGHT;
-    if (inflight)
+    if (inflight) {
         weft_waker_clone(&w->waker, &w->cancel_ref);
+        st_relaxed(&w->carrier, 1);
+    }
     wunlock(w);
     if (!inflight)
         return;

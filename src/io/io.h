@@ -33,7 +33,9 @@ struct weft__io_wait {
     weft_waker cancel_ref;        /* clone held by the cancel carrier while it is in flight */
     _Atomic uint8_t lock;         /* spinlock for waker/state handoff with the reactor thread */
     _Atomic uint8_t state;        /* WEFT__WAIT_* */
-    uint8_t cancel_sent;          /* a cancel was requested (owner side) */
+    _Atomic uint8_t carrier;      /* the cancel carrier is in flight (poll stays PENDING) */
+    _Atomic uint8_t cancel_sent;  /* a cancel was requested (by a drop, a deadline or a close
+                                     of the handle from another task: only the first one acts) */
     int32_t res;                  /* the result, once DONE */
 };
 
@@ -49,7 +51,11 @@ void weft__io_wait_start(struct weft__io_wait *w, weft_cx *cx);
 weft_poll weft__io_wait_poll(struct weft__io_wait *w, weft_cx *cx, int32_t *res);
 
 /* Call from the future's drop: cancels an op in flight (see the top comment). Harmless when
- * idle or done. Threads: any. */
+ * idle or done. Threads: any; also concurrently with a poll of the wait (a close of the
+ * handle from another task), as long as the wait cannot complete meanwhile (the caller holds
+ * what keeps done from running, or is the wait's own poller). Also usable to cancel without abandoning (a deadline passed):
+ * keep polling; the wait stays PENDING until both the op and any cancel carrier are done, so
+ * once it is READY the wait may be restarted at once. */
 void weft__io_wait_drop(struct weft__io_wait *w);
 
 /* True while an op is in flight. */

@@ -608,7 +608,13 @@ static void uring_destroy(struct weft__io_driver *drv)
     ur_free(u);
 }
 
+static int uring_pollfd(const struct weft__io_driver *drv)
+{
+    return ((const struct uring_driver *)drv)->ring.ring_fd;
+}
+
 static const struct weft__io_backend_ops uring_ops = {
+    .pollfd = uring_pollfd,
     .submit = uring_submit,
     .cancel = uring_cancel,
     .park = uring_park,

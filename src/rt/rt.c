@@ -163,6 +163,7 @@ void weft_rt_free(weft_rt *rt)
 
     weft__blocking_fini(rt);
     walk_all(rt, cancel_unfinished);
+    weft__metrics_free(rt); /* the workers are gone: nobody is inside the observer now */
     while (atomic_load(&rt->foreign_joiners) != 0)
         usleep(100);
 

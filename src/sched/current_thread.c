@@ -64,9 +64,11 @@ int weft__ct_init(weft_rt *rt)
     }
     weft__slab_init(&ct->slab);
     weft__timers_init(&ct->timers, weft__now());
-    /* Not SINGLE_ISSUER: successive block_on calls may come from different threads. */
+    /* A plain ring: successive block_on calls may come from different threads (no
+     * SINGLE_ISSUER), and a host loop may sleep in poll() on the ring fd (no deferred task
+     * work that only runs when we enter the kernel ourselves). */
     int err = weft__io_driver_new(
-        &ct->io, &(struct weft__io_config){.backend = rt->cfg.io_backend, .uring_first_rung = 1});
+        &ct->io, &(struct weft__io_config){.backend = rt->cfg.io_backend, .uring_first_rung = 2});
     if (err < 0) {
         weft__ct_fini(rt);
         return err;
@@ -145,6 +147,11 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
 
     if (!atomic_compare_exchange_strong(&ct->driving, &expected, 1))
         return -EDEADLK;
+    if (ct->embed_parked) { /* a host loop drove us before: take the reactor back */
+        weft__io_park_end(ct->io);
+        ct->embed_parked = false;
+        st_relaxed(&ct->park, PARK_RUNNING);
+    }
     struct weft__tl saved = weft__tl;
     sigset_t pipe, old_mask; /* SIGPIPE blocked while weft runs here, as on the workers (F2) */
     sigemptyset(&pipe);
@@ -213,4 +220,89 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     atomic_store(&ct->driving, 0);
     return 0;
+}
+
+/* ------------------------------------------------------------------ embedding */
+
+int weft_rt_fd(weft_rt *rt)
+{
+    if (!rt || rt->flavor != WEFT_RT_CURRENT_THREAD || !rt->ct.io)
+        return -EINVAL;
+    return weft__io_driver_pollfd(rt->ct.io);
+}
+
+#define RUN_ONCE_MAX_POLLS 4096
+
+int weft_rt_run_once(weft_rt *rt, int64_t *next_deadline)
+{
+    if (!rt || rt->flavor != WEFT_RT_CURRENT_THREAD)
+        return -EINVAL;
+    struct weft__ct *ct = &rt->ct;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&ct->driving, &expected, 1))
+        return -EBUSY;
+    if (ct->embed_parked) { /* back from the host's wait */
+        weft__io_park_end(ct->io);
+        ct->embed_parked = false;
+    }
+    st_relaxed(&ct->park, PARK_RUNNING);
+    struct weft__tl saved = weft__tl;
+    weft__tl.rt = rt;
+    weft__tl.worker = NULL;
+    weft__tl.slab = &ct->slab;
+    weft__tl.current = NULL;
+    weft__tl.stats = &ct->stats;
+    weft__tl.index = 0;
+
+    int polls = 0;
+    for (int pass = 0; pass < 4; pass++) {
+        fire_due_timers(ct);
+        weft__io_poll(ct->io);
+        struct weft__task *t = NULL;
+        while (polls < RUN_ONCE_MAX_POLLS) {
+            unsigned first = weft__first_rank(++ct->tick);
+            t = ring_pop(&ct->ring[first]);
+            for (unsigned r = 0; !t && r < WEFT_NPRIO; r++)
+                t = ring_pop(&ct->ring[r]);
+            if (!t)
+                t = pull_inject(rt, first);
+            if (!t)
+                break;
+            weft__run_task(rt, t);
+            polls++;
+        }
+        if (t || polls >= RUN_ONCE_MAX_POLLS)
+            break;
+        /* Nothing local: did timers or IO produce more? */
+        if (weft__timers_next(&ct->timers) > weft__now() && !weft__io_has_ready(ct->io))
+            break;
+    }
+
+    /* Prepare for the host's wait: from here, wakes from other threads write the eventfd. */
+    int64_t deadline = weft__timers_next(&ct->timers);
+    bool more = polls >= RUN_ONCE_MAX_POLLS || weft__io_poll(ct->io) > 0;
+    for (int r = 0; r < WEFT_NPRIO; r++)
+        more |= ct->ring[r].len != 0;
+    atomic_store(&ct->park, PARK_PARKED);
+    if (!more && inject_empty(rt) && !weft__io_has_ready(ct->io)) {
+        if (weft__io_park_begin(ct->io) == 0) {
+            ct->embed_parked = true;
+        } else { /* an unpark is already pending */
+            weft__io_park_end(ct->io);
+            more = true;
+        }
+    } else {
+        more = true;
+    }
+    if (more) {
+        st_relaxed(&ct->park, PARK_RUNNING);
+        deadline = 0; /* call again at once */
+    }
+    saved.id_next = weft__tl.id_next;
+    saved.id_end = weft__tl.id_end;
+    weft__tl = saved;
+    atomic_store(&ct->driving, 0);
+    if (next_deadline)
+        *next_deadline = deadline;
+    return polls;
 }

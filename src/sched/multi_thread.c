@@ -397,6 +397,8 @@ static void *worker_main(void *arg)
         if (fire_due_timers(w))
             continue;
         park(w);
+        if (WEFT_UNLIKELY(atomic_load(&rt->monitor_idle))) /* seq_cst: pairs with the monitor */
+            weft__metrics_wake_monitor(rt);
     }
 
     /* The reactor goes with its owner: pending operations complete (-ECANCELED) here, while

@@ -44,7 +44,8 @@ static inline unsigned weft__first_rank(uint32_t tick)
  * itself - bumps them with a relaxed load and store (a plain add on x86, no lock prefix);
  * any thread may read them with relaxed loads. src/metrics exports them. */
 struct weft__stats {
-    _Atomic uint64_t polls;         /* task polls */
+    _Atomic uint64_t polls;         /* task polls; bumped at poll start, before `running` is
+                                       set (the stuck monitor: has it moved?) */
     _Atomic uint64_t steals;        /* successful steal operations */
     _Atomic uint64_t stolen;        /* tasks taken by those steals */
     _Atomic uint64_t overflows;     /* ring overflows to the inject queue */
@@ -57,10 +58,18 @@ struct weft__stats {
     _Atomic uint64_t busy_ns;       /* time spent awake, up to the last park */
     _Atomic int64_t busy_since;     /* when it last woke (ns), 0 while parked */
     _Atomic(struct weft__task *) running; /* task in poll now, or NULL (stuck-worker monitor) */
-    _Atomic uint64_t poll_seq;      /* bumped at every poll start (monitor: has it moved?) */
 };
+/* WEFT_METRICS=0 (CMake -DWEFT_METRICS=OFF) compiles the counters out: a measurement build
+ * for docs/design/metrics.md; src/metrics then starts no monitor and reads zeros. */
+#ifndef WEFT_METRICS
+#define WEFT_METRICS 1
+#endif
+#if WEFT_METRICS
 #define WEFT_STAT_ADD(st, field, n)                                                                \
     st_relaxed(&(st)->field, ld_relaxed(&(st)->field) + (uint64_t)(n))
+#else
+#define WEFT_STAT_ADD(st, field, n) ((void)(st), (void)sizeof(n))
+#endif
 
 /* Optional observers of every poll, installed by src/metrics when tracing or histograms are
  * on (NULL otherwise: one predictable branch per poll). `scheduled_at` is when the task was
@@ -115,7 +124,8 @@ struct weft__ct {
     struct weft__stats stats;
     struct weft__io_driver *io; /* the reactor; the driving thread parks in it */
     _Atomic uint32_t park;    /* futex word: PARK_* */
-    _Atomic int driving;      /* a thread is inside block_on */
+    _Atomic int driving;      /* a thread is inside block_on or run_once */
+    bool embed_parked;        /* run_once left the reactor in park_begin for a host loop */
 };
 
 struct weft_rt {
@@ -147,6 +157,7 @@ struct weft_rt {
     weft__poll_observer *_Atomic observer; /* see weft__poll_observer; NULL = off */
     _Atomic int timed_tasks;        /* new tasks record when they are queued (histograms) */
     void *metrics;                  /* src/metrics state, owned by it */
+    _Atomic uint32_t monitor_idle;  /* src/metrics' monitor sleeps until a worker unparks */
     struct weft__blocking *blocking; /* blocking pool (blocking.c); created on first use */
     struct weft__worker *workers;   /* MT */
     struct weft__ct ct;             /* CT */
@@ -203,6 +214,11 @@ void weft__sched_unpark_timers(weft_rt *rt, struct weft__timers *ts);
  * runtime), stopped at the start of weft_rt_free, before the workers stop. */
 int weft__metrics_init(weft_rt *rt);
 void weft__metrics_fini(weft_rt *rt);
+/* Free the metrics state: after the workers are joined (they may be inside the observer until
+ * then). */
+void weft__metrics_free(weft_rt *rt);
+/* A worker unparked while monitor_idle was set: wake the monitor. */
+void weft__metrics_wake_monitor(weft_rt *rt);
 
 /* A fresh task id for the calling thread. */
 uint64_t weft__next_task_id(weft_rt *rt);

@@ -190,6 +190,13 @@ int weft__sys_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen)
     return r;
 }
 
+int weft__sys_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    int r;
+    SYSCALL(WEFT__SYS_GETSOCKNAME, r, getpeername(fd, addr, addrlen));
+    return r;
+}
+
 int weft__sys_socket_error(int fd)
 {
     int err = 0;

@@ -75,6 +75,8 @@ int weft__sys_shutdown(int fd, int how);
 int weft__sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int weft__sys_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 int weft__sys_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* getpeername(2) (fault-injected as WEFT__SYS_GETSOCKNAME). */
+int weft__sys_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
 /* The pending error of a socket (SO_ERROR) as -errno, or 0. */
 int weft__sys_socket_error(int fd);
 

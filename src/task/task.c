@@ -42,6 +42,7 @@ static struct weft__task *task_alloc(weft_rt *rt, size_t size, int *err)
             *err = -ESHUTDOWN;
             return NULL;
         }
+        atomic_init(&((struct weft__task *)(p + 1))->state, 0); /* "not live yet" (dumps) */
         p->prev = NULL;
         p->next = (struct big_prefix *)rt->big_tasks;
         if (p->next)
@@ -175,7 +176,7 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     size_t name_off = (state_size + type->out_size + 7) & ~(size_t)7;
     size_t size = sizeof(struct weft__task) +
                   (named || timed ? name_off + (named ? sizeof(char *) : 0) +
-                                        (timed ? sizeof(int64_t) : 0)
+                                        (timed ? TASK_TIMED_SIZE : 0)
                                   : state_size + type->out_size);
     if (state_size > UINT16_MAX && type->out_size)
         return -EINVAL; /* out_off is 16 bits: keep huge states output-free */
@@ -199,7 +200,7 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     }
     if (timed) {
         t->flags |= TASK_F_TIMED;
-        *weft__task_sched_at(t) = 0;
+        memset(weft__task_sched_at(t), 0, TASK_TIMED_SIZE);
     }
     struct weft__tl *tl = &weft__tl;
     if (tl->rt == rt && tl->stats)
@@ -215,7 +216,7 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
         s += TASK_JOIN_INTEREST + TASK_REF_ONE;
         *join = (weft_join *)t;
     }
-    st_relaxed(&t->state, s);
+    st_release(&t->state, s); /* a task dump that sees the state sees the fields */
     *out = t;
     return 0;
 }
@@ -324,9 +325,8 @@ void weft__run_task(weft_rt *rt, struct weft__task *t)
     struct weft__task *prev = tl->current;
     tl->current = t;
     if (st) {
-        WEFT_STAT_ADD(st, polls, 1);
-        WEFT_STAT_ADD(st, poll_seq, 1);
-        st_relaxed(&st->running, t);
+        WEFT_STAT_ADD(st, polls, 1); /* also the monitor's "has it moved?" */
+        st_release(&st->running, t); /* the monitor reads t's id and name */
     }
     weft__poll_observer *obs = ld_relaxed(&rt->observer);
     weft_poll r = WEFT_LIKELY(!obs) ? t->type->poll(t->body, &cx, t->body + t->out_off)

@@ -62,6 +62,9 @@ _Static_assert(sizeof(struct weft__task) == 64, "the task header is one cache li
 #define TASK_F_BIG 1   /* allocated through the seam, not the slab */
 #define TASK_F_NAMED 2 /* a name pointer follows the output */
 #define TASK_F_TIMED 4 /* an int64_t "queued at" follows (histograms on at spawn) */
+/* Bytes of the TIMED trailer: queued at, then two words src/metrics keeps (polls, last poll
+ * end), read and written with __atomic builtins. */
+#define TASK_TIMED_SIZE (3 * sizeof(int64_t))
 
 static inline void *weft__task_state(struct weft__task *t) { return t->body; }
 static inline void *weft__task_out(struct weft__task *t) { return t->body + t->out_off; }

@@ -81,18 +81,31 @@ static struct weft__timers *timers_here(weft_rt *rt, bool *foreign)
 
 void weft__timer_arm(weft_rt *rt, struct weft__timer *t, int64_t deadline, const weft_waker *waker)
 {
-    weft__timer_cancel(t);
     bool foreign;
     struct weft__timers *ts = timers_here(rt, &foreign);
+    weft__timer_arm_on(rt, ts, foreign, t, deadline, waker);
+}
+
+void weft__timer_arm_on(weft_rt *rt, struct weft__timers *ts, bool foreign, struct weft__timer *t,
+                        int64_t deadline, const weft_waker *waker)
+{
+    weft__timer_cancel(t);
     weft__waker_keep(waker, &t->waker);
     lock(ts);
     weft__timer_wheel_insert(&ts->wheel, &t->entry, deadline);
     st_relaxed(&t->owner, ts);
     /* `next` may only err early (a wasted wake-up), never late: a plain min is enough, and
      * cancels leave it alone. advance() recomputes it exactly. */
-    bool earlier = deadline < ld_relaxed(&ts->next);
+    /* The wheel fires on a 1 ms grid (never early): publish the rounded-up time, so nobody
+     * wakes up before the entry can fire. */
+    int64_t due = deadline > INT64_MAX - WEFT__WHEEL_TICK_NS
+                      ? deadline
+                      : (deadline + WEFT__WHEEL_TICK_NS - 1) / WEFT__WHEEL_TICK_NS * WEFT__WHEEL_TICK_NS;
+    if (deadline <= 0)
+        due = 0;
+    bool earlier = due < ld_relaxed(&ts->next);
     if (earlier)
-        st_release(&ts->next, deadline);
+        st_release(&ts->next, due);
     unlock(ts);
     if (foreign && earlier)
         weft__sched_unpark_timers(rt, ts);

@@ -46,6 +46,11 @@ size_t weft__timers_count(struct weft__timers *ts);
  * has passed fires at the wheel's next advance. From a thread that does not work for rt it
  * uses worker 0's wheel and unparks that worker. */
 void weft__timer_arm(weft_rt *rt, struct weft__timer *t, int64_t deadline, const weft_waker *waker);
+/* Arm t on the given wheel `ts` (a worker's or the current-thread core's). `foreign`: the
+ * caller is not the wheel's owner, so its owner is unparked when the deadline is its earliest.
+ * src/metrics uses it to run a task dump on each worker's own thread. */
+void weft__timer_arm_on(weft_rt *rt, struct weft__timers *ts, bool foreign, struct weft__timer *t,
+                        int64_t deadline, const weft_waker *waker);
 /* Still armed? If so, make sure the stored waker wakes `waker`'s task. */
 bool weft__timer_pending(struct weft__timer *t, const weft_waker *waker);
 /* Disarm (harmless when idle or fired) and drop the stored waker. Any thread. */
