@@ -92,8 +92,15 @@ static void spawner_drop(void *st)
 {
     atomic_store(&spawn_in_drop, weft_spawn(((struct spawner *)st)->rt, &idle_type, NULL, NULL));
 }
-static const weft_future_type spawner_type = {
-    .name = "spawner", .poll = idle_poll, .drop = spawner_drop, .state_size = sizeof(struct spawner)};
+static weft_poll spawner_poll(void *st, weft_cx *cx, void *out)
+{
+    (void)st, (void)cx, (void)out;
+    return WEFT_PENDING; /* never woken */
+}
+static const weft_future_type spawner_type = {.name = "spawner",
+                                              .poll = spawner_poll,
+                                              .drop = spawner_drop,
+                                              .state_size = sizeof(struct spawner)};
 
 TEST(spawn_during_shutdown_is_eshutdown)
 {
