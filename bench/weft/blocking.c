@@ -51,8 +51,8 @@ static weft_poll batch_poll(void *state, weft_cx *cx, void *out)
     s->acc = 0;
     s->t0 = weft_now();
     for (s->i = 0; s->i < BLOCKING_N; s->i++) {
-        s->err = weft_spawn_blocking(weft_cx_rt(cx), plus_one, (void *)(uintptr_t)s->i,
-                                     &s->joins[s->i]);
+        s->err =
+            weft_spawn_blocking(weft_cx_rt(cx), plus_one, (void *)(uintptr_t)s->i, &s->joins[s->i]);
         if (s->err < 0)
             WEFT_ASYNC_FAIL(s, s->err);
     }
@@ -67,10 +67,12 @@ static weft_poll batch_poll(void *state, weft_cx *cx, void *out)
     WEFT_ASYNC_END(s);
 }
 
-static const weft_future_type seq_type = {.name = "spawn_blocking_seq", .poll = seq_poll,
+static const weft_future_type seq_type = {.name = "spawn_blocking_seq",
+                                          .poll = seq_poll,
                                           .state_size = sizeof(struct blk_bench),
                                           .out_size = sizeof(int64_t)};
-static const weft_future_type batch_type = {.name = "spawn_blocking_batch", .poll = batch_poll,
+static const weft_future_type batch_type = {.name = "spawn_blocking_batch",
+                                            .poll = batch_poll,
                                             .state_size = sizeof(struct blk_bench),
                                             .out_size = sizeof(int64_t)};
 

@@ -201,7 +201,10 @@ static int env_int(const char *name, int dflt)
 static void run_tcp_echo(const char *name)
 {
     (void)name;
-    weft_rt *rt = bench_rt(WEFT_RT_MULTI_THREAD);
+    weft_rt *rt = NULL;
+    int workers = env_int("TCP_ECHO_WORKERS", 2); /* WORKLOADS.md: 2; other values for study */
+    if (weft_rt_new(&rt, &(weft_rt_config){.workers = (unsigned)workers}) < 0)
+        bench_fail("weft_rt_new", -ENOMEM);
     struct root init = {.c = env_int("TCP_ECHO_C", 100), .rounds = env_int("TCP_ECHO_R", 10000)};
     int err = weft_sockaddr_parse(&init.addr, "127.0.0.1:0");
     if (err == 0)
@@ -217,8 +220,16 @@ static void run_tcp_echo(const char *name)
         bench_fail("tcp_echo", err);
     bench_out("tcp_echo_roundtrips_per_s", (double)init.c * init.rounds / ((double)ns / 1e9),
               "rt/s");
-    if (getenv("WEFT_BENCH_VERBOSE"))
-        fprintf(stderr, "tcp_echo: backend %s, %.3f s\n", weft_io_backend_name(rt), ns / 1e9);
+    if (getenv("WEFT_BENCH_VERBOSE")) {
+        weft_rt_metrics m;
+        weft_rt_metrics_get(rt, &m, sizeof m);
+        double rts = (double)init.c * init.rounds;
+        fprintf(stderr,
+                "tcp_echo: backend %s, %.3f s; per round trip: %.2f polls, %.3f parks, "
+                "%.3f steals, %.3f lifo hits; workers busy %.0f%% of 2 CPUs\n",
+                weft_io_backend_name(rt), ns / 1e9, m.polls / rts, m.parks / rts,
+                m.steals / rts, m.lifo_hits / rts, 100.0 * (double)m.busy_ns / (2.0 * ns));
+    }
     weft_listener_close(init.ln);
     weft_rt_free(rt);
     free(init.joins);

@@ -100,15 +100,15 @@ WEFT_API int weft_blocking_lane_set_max_queued(weft_rt *rt, weft_lane lane, size
 /* Counters of the blocking pool, for export by the metrics layer. Gauges are snapshots;
  * totals count since the runtime was created. */
 typedef struct weft_blocking_stats {
-    unsigned threads;          /* gauge: pool threads alive (the monitor thread not counted) */
-    unsigned idle_threads;     /* gauge: threads parked waiting for work */
-    unsigned max_threads;      /* the cap (summed over lanes for WEFT_LANE_ALL) */
-    size_t queue_depth;        /* gauge: jobs queued, not yet started */
-    uint64_t jobs_run;         /* total: jobs whose function returned */
-    uint64_t jobs_cancelled;   /* total: jobs cancelled before they started (an aborted job
-                                  is counted when the pool reaches its queue entry) */
-    uint64_t jobs_refused;     /* total: submissions refused with -EAGAIN (queue cap) */
-    uint64_t threads_spawned;  /* total: threads started */
+    unsigned threads;         /* gauge: pool threads alive (the monitor thread not counted) */
+    unsigned idle_threads;    /* gauge: threads parked waiting for work */
+    unsigned max_threads;     /* the cap (summed over lanes for WEFT_LANE_ALL) */
+    size_t queue_depth;       /* gauge: jobs queued, not yet started */
+    uint64_t jobs_run;        /* total: jobs whose function returned */
+    uint64_t jobs_cancelled;  /* total: jobs cancelled before they started (an aborted job
+                                 is counted when the pool reaches its queue entry) */
+    uint64_t jobs_refused;    /* total: submissions refused with -EAGAIN (queue cap) */
+    uint64_t threads_spawned; /* total: threads started */
 } weft_blocking_stats;
 
 /**

@@ -392,7 +392,8 @@ WEFT_API void weft_mpsc_send_init(weft_mpsc_send *f, weft_mpsc_sender *tx, const
  * full. On WEFT_READY *result is 0 (sent), -EPIPE (receiver closed: not sent), -ENOMEM
  * (unbounded, no memory: not sent) or -EINVAL. Threads: the owning task.
  * Cancellation: dropping the future before it returned WEFT_READY guarantees the value was
- * not sent; a slot reserved for it meanwhile is passed to the next waiting sender.
+ * not sent; a slot reserved for it meanwhile is skipped by the receiver, which then gives the
+ * next waiting sender a slot (so no wakeup is lost and every sender's order holds).
  */
 WEFT_API weft_poll weft_mpsc_send_poll(weft_mpsc_send *f, weft_cx *cx, int *result);
 

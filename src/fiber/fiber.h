@@ -18,7 +18,11 @@
 /* Out of line, invisible to inter-procedural analysis: the compiler cannot cache a
  * thread-local address across a call to it (GCC assumes the thread pointer is constant within
  * one function, including across calls). */
+#if defined(__has_attribute) && __has_attribute(noipa)
 #define WEFT_FIBER_TLS_FN __attribute__((noinline, noipa))
+#else /* clang: no IPA across noinline functions that touch thread-locals */
+#define WEFT_FIBER_TLS_FN __attribute__((noinline))
+#endif
 
 /* ------------------------------------------------------------------ switch (switch_*.S) */
 

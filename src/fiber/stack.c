@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -142,18 +143,29 @@ static struct stack_hdr *hdr_of(unsigned char *hi)
 
 /* ------------------------------------------------------------------ mapping */
 
+/* True when reading p faults, checked without faulting: process_vm_readv on ourselves says
+ * EFAULT (any other answer, ENOSYS included, counts as "not guarded"). Some environments
+ * (qemu-user) accept an madvise they do not know and do nothing. */
+static bool really_guarded(unsigned char *p)
+{
+    char byte;
+    struct iovec local = {.iov_base = &byte, .iov_len = 1}, remote = {.iov_base = p, .iov_len = 1};
+    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) < 0 && errno == EFAULT;
+}
+
 static int install_guard(unsigned char *p, size_t len)
 {
     int mode = ld_relaxed(&guard_mode);
     if (mode != 2) {
-        if (madvise(p, len, MADV_GUARD_INSTALL) == 0) {
-            if (mode == 0)
-                st_relaxed(&guard_mode, 1);
+        bool ok = madvise(p, len, MADV_GUARD_INSTALL) == 0;
+        if (mode == 1)
+            return ok ? 0 : -ENOMEM; /* it worked before: a failure now is real */
+        if (ok && really_guarded(p)) { /* the first time: make sure it took */
+            st_relaxed(&guard_mode, 1);
             return 0;
         }
-        if (mode == 1)
-            return -ENOMEM; /* it worked before: this is a real failure */
-        st_relaxed(&guard_mode, 2); /* EINVAL: an older kernel (or Valgrind) */
+        /* EINVAL (an older kernel, Valgrind), or accepted and ignored (qemu-user). */
+        st_relaxed(&guard_mode, 2);
     }
     return mprotect(p, len, PROT_NONE) == 0 ? 0 : -ENOMEM;
 }
@@ -165,6 +177,11 @@ static void unmap_stack(struct stack_hdr *h)
 #if HAVE_VALGRIND
     if (h->vg_id)
         VALGRIND_STACK_DEREGISTER(h->vg_id);
+#endif
+#if defined(WEFT_SANITIZE_ADDRESS)
+    /* ASan keeps shadow poison across munmap: the redzones of the last fiber's frames that
+     * never returned would be blamed on whatever is mapped here next (a slab arena...). */
+    ASAN_UNPOISON_MEMORY_REGION(lo, h->size);
 #endif
     munmap(lo - pagesz(), h->size + pagesz());
     atomic_fetch_add_explicit(&n_unmapped, 1, memory_order_relaxed);

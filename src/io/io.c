@@ -92,6 +92,11 @@ weft_poll weft__io_wait_poll(struct weft__io_wait *w, weft_cx *cx, int32_t *res)
         }
         wunlock(w);
     }
+    /* weft__io_wait_done publishes DONE inside its critical section; its unlock is its last
+     * touch of w. Wait for that store before handing w back (the caller may reuse or free it
+     * at once): one load, nearly always 0 already. */
+    while (WEFT_UNLIKELY(ld_acquire(&w->lock)))
+        weft__cpu_relax();
     if (WEFT_UNLIKELY(ld_acquire(&w->carrier)))
         return WEFT_PENDING; /* cancel_carrier_done wakes us once it let go of w */
     *res = w->res;

@@ -157,6 +157,7 @@ struct weft__metrics {
     struct weft__mworker *w;    /* n entries, cache-line aligned */
     void *w_raw;                /* allocation behind w */
     bool histograms;            /* cfg.metrics_histograms; read-only after init */
+    int64_t last_log;           /* monitor: when it last printed a stuck line (rate limit) */
     bool closing;               /* fini has run: no observer any more; guarded by lock */
     pthread_mutex_t lock;       /* sources, users, exports, trace start/stop */
     struct {

@@ -62,22 +62,22 @@
 
 /* ------------------------------------------------------------------ tunables */
 
-#define DEFAULT_MAX_THREADS 512u
-#define SIDE_LANE_MAX_THREADS 64u /* fs and dns default caps (never above the default's) */
-#define MAX_THREADS_LIMIT 65535u  /* `awake` packs two 16-bit counts */
-#define DEFAULT_KEEP_ALIVE WEFT_SEC(10)
+#define DEFAULT_MAX_THREADS      512u
+#define SIDE_LANE_MAX_THREADS    64u    /* fs and dns default caps (never above the default's) */
+#define MAX_THREADS_LIMIT        65535u /* `awake` packs two 16-bit counts */
+#define DEFAULT_KEEP_ALIVE       WEFT_SEC(10)
 #define DEFAULT_SHUTDOWN_TIMEOUT WEFT_SEC(10)
-#define SPIN_NS WEFT_US(50)       /* a thread whose queue ran dry spins this long first */
-#define SPIN_PAUSES 16u          /* between two looks at the queue while spinning */
-#define SPIN_PREEMPTED_NS WEFT_US(20) /* a gap this long between clock reads: descheduled */
-#define MAX_SPINNERS 1u           /* per lane */
-#define TICK_MIN WEFT_US(50)      /* monitor period while it has something to do */
-#define TICK_MAX WEFT_MS(1)       /* ... doubling up to this while nothing needs doing */
+#define SPIN_NS                  WEFT_US(50) /* a thread whose queue ran dry spins this long */
+#define SPIN_PAUSES              16u         /* between two looks at the queue while spinning */
+#define SPIN_PREEMPTED_NS        WEFT_US(20) /* a gap this long between clock reads: descheduled */
+#define MAX_SPINNERS             1u          /* per lane */
+#define TICK_MIN                 WEFT_US(50) /* monitor period while it has something to do */
+#define TICK_MAX                 WEFT_MS(1)  /* ... doubling up to this while nothing needs doing */
 
-#define SEARCH_ONE 1u
-#define RUN_ONE (1u << 16)
+#define SEARCH_ONE   1u
+#define RUN_ONE      (1u << 16)
 #define SEARCHING(a) ((a)&0xffffu)
-#define RUNNING(a) ((a) >> 16)
+#define RUNNING(a)   ((a) >> 16)
 
 enum { JOB_IDLE = 0, JOB_BUSY = 1, JOB_RUNNING = 2, JOB_DETACHED = 3 };
 enum { PK_RUNNING = 0, PK_PARKED = 1, PK_NOTIFIED = 2 };
@@ -89,20 +89,20 @@ enum { MON_IDLE = 0, MON_ARMED = 1, MON_CLOSED = 2 };
 /* ------------------------------------------------------------------ structures */
 
 struct blk_thread {
-    struct weft__blocking *pool;  /* holds one pool ref for the thread's life */
-    struct blk_lane *lane;        /* NULL for the monitor */
-    _Atomic uint32_t job;         /* JOB_*: what of the runtime this thread may touch */
-    _Atomic uint32_t park;        /* futex word: PK_*; written under lane->lock or by us */
-    _Atomic uint64_t started;     /* jobs started; written by the thread, read by the monitor */
-    _Atomic uint64_t done;        /* jobs whose fn returned; same */
-    uint64_t seen_started;        /* monitor only: `started` at its previous tick */
+    struct weft__blocking *pool; /* holds one pool ref for the thread's life */
+    struct blk_lane *lane;       /* NULL for the monitor */
+    _Atomic uint32_t job;        /* JOB_*: what of the runtime this thread may touch */
+    _Atomic uint32_t park;       /* futex word: PK_*; written under lane->lock or by us */
+    _Atomic uint64_t started;    /* jobs started; written by the thread, read by the monitor */
+    _Atomic uint64_t done;       /* jobs whose fn returned; same */
+    uint64_t seen_started;       /* monitor only: `started` at its previous tick */
     struct blk_thread *all_prev, *all_next;   /* pool->threads; guarded by pool->lock */
     struct blk_thread *idle_prev, *idle_next; /* lane->idle; guarded by lane->lock */
-    bool in_idle;                 /* on lane->idle; guarded by lane->lock */
+    bool in_idle;                             /* on lane->idle; guarded by lane->lock */
 };
 
 struct blk_lane {
-    struct bq q;                                  /* the jobs: task cells */
+    struct bq q;                                    /* the jobs: task cells */
     alignas(WEFT_CACHELINE) _Atomic uint32_t awake; /* running << 16 | searching */
     _Atomic uint32_t max_threads;
     _Atomic size_t max_queued;                    /* 0: unbounded */
@@ -129,7 +129,7 @@ struct weft__blocking {
     void (*on_start)(void *);
     void (*on_stop)(void *);
     void *hook_arg;
-    char name[16];              /* "<rt name>-blk", truncated to 15 bytes */
+    char name[16]; /* "<rt name>-blk", truncated to 15 bytes */
     struct blk_lane lanes[WEFT_LANE_COUNT];
 };
 
@@ -183,22 +183,22 @@ static struct weft__blocking *pool_new(weft_rt *rt)
     pthread_mutex_init(&p->lock, NULL);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     p->ncpus = n > 0 ? (unsigned)n : 1;
-    p->keep_alive = rt->cfg.blocking_keep_alive > 0 ? rt->cfg.blocking_keep_alive
-                                                    : DEFAULT_KEEP_ALIVE;
+    p->keep_alive =
+        rt->cfg.blocking_keep_alive > 0 ? rt->cfg.blocking_keep_alive : DEFAULT_KEEP_ALIVE;
     p->stack_size = rt->cfg.thread_stack_size;
     p->on_start = rt->cfg.on_thread_start;
     p->on_stop = rt->cfg.on_thread_stop;
     p->hook_arg = rt->cfg.hook_arg;
     snprintf(p->name, sizeof p->name, "%.11s-blk", rt->thread_name);
-    unsigned cap = rt->cfg.max_blocking_threads ? rt->cfg.max_blocking_threads
-                                                : DEFAULT_MAX_THREADS;
+    unsigned cap =
+        rt->cfg.max_blocking_threads ? rt->cfg.max_blocking_threads : DEFAULT_MAX_THREADS;
     if (cap > MAX_THREADS_LIMIT)
         cap = MAX_THREADS_LIMIT;
     for (unsigned i = 0; i < WEFT_LANE_COUNT; i++) {
         struct blk_lane *l = &p->lanes[i];
         bq_init(&l->q);
         pthread_mutex_init(&l->lock, NULL);
-        unsigned c = i == WEFT_LANE_DEFAULT ? cap
+        unsigned c = i == WEFT_LANE_DEFAULT        ? cap
                      : cap < SIDE_LANE_MAX_THREADS ? cap
                                                    : SIDE_LANE_MAX_THREADS;
         atomic_init(&l->max_threads, c);
@@ -677,8 +677,7 @@ static void *thread_main(void *arg)
         /* on_thread_stop runs only while the runtime is alive: claim BUSY to call it. */
         uint32_t expected = JOB_IDLE;
         if (atomic_compare_exchange_strong_explicit(&th->job, &expected, JOB_BUSY,
-                                                    memory_order_acq_rel,
-                                                    memory_order_acquire)) {
+                                                    memory_order_acq_rel, memory_order_acquire)) {
             if (p->on_stop)
                 p->on_stop(p->hook_arg);
             st_release(&th->job, JOB_IDLE);
@@ -721,8 +720,7 @@ static bool monitor_tick(struct weft__blocking *p, bool *acted)
             continue;
         /* At its cap with nobody idle: nothing to do but wait for a thread to come free, which
          * then takes the next job itself. Raising the cap re-arms us. */
-        if (ld_relaxed(&l->nthreads) >= ld_relaxed(&l->max_threads) &&
-            ld_relaxed(&l->nidle) == 0)
+        if (ld_relaxed(&l->nthreads) >= ld_relaxed(&l->max_threads) && ld_relaxed(&l->nidle) == 0)
             continue;
         backlog = true;
         uint32_t a = ld_relaxed(&l->awake);
@@ -761,8 +759,7 @@ static void *monitor_main(void *arg)
         /* Nothing to watch: park until armed, leaving after keep-alive. */
         uint32_t expected = MON_ARMED;
         if (!atomic_compare_exchange_strong_explicit(&p->mon_state, &expected, MON_IDLE,
-                                                     memory_order_seq_cst,
-                                                     memory_order_relaxed))
+                                                     memory_order_seq_cst, memory_order_relaxed))
             continue; /* closed */
         atomic_thread_fence(memory_order_seq_cst);
         bool work = false;
@@ -930,8 +927,8 @@ void weft__blocking_fini(weft_rt *rt)
     struct weft__blocking *p = __atomic_exchange_n(&rt->blocking, POOL_DEAD, __ATOMIC_ACQ_REL);
     if (!p || p == POOL_DEAD)
         return;
-    int64_t timeout = rt->cfg.shutdown_timeout > 0 ? rt->cfg.shutdown_timeout
-                                                   : DEFAULT_SHUTDOWN_TIMEOUT;
+    int64_t timeout =
+        rt->cfg.shutdown_timeout > 0 ? rt->cfg.shutdown_timeout : DEFAULT_SHUTDOWN_TIMEOUT;
     int64_t deadline = weft_deadline_in(timeout);
 
     /* 1. Close: from here submissions fail; wait out those already past their check. */
@@ -983,9 +980,8 @@ void weft__blocking_fini(weft_rt *rt)
                     sched_yield();
                     goto again;
                 }
-                if (atomic_compare_exchange_weak_explicit(&th->job, &v, JOB_DETACHED,
-                                                          memory_order_acq_rel,
-                                                          memory_order_acquire)) {
+                if (atomic_compare_exchange_weak_explicit(
+                        &th->job, &v, JOB_DETACHED, memory_order_acq_rel, memory_order_acquire)) {
                     if (v == JOB_RUNNING)
                         detached++;
                     break;

@@ -32,13 +32,13 @@
 
 #include "core/core.h"
 
-#define BQ_LAP 64u
+#define BQ_LAP       64u
 #define BQ_BLOCK_CAP (BQ_LAP - 1)
-#define BQ_SHIFT 1u
-#define BQ_HAS_NEXT 1u
+#define BQ_SHIFT     1u
+#define BQ_HAS_NEXT  1u
 
-#define BQ_WRITE 1u
-#define BQ_READ 2u
+#define BQ_WRITE   1u
+#define BQ_READ    2u
 #define BQ_DESTROY 4u
 
 struct bq_slot {
@@ -52,13 +52,13 @@ struct bq_block {
 };
 
 struct bq_pos {
-    _Atomic size_t index;              /* position << BQ_SHIFT (| BQ_HAS_NEXT on the head) */
-    _Atomic(struct bq_block *) block;  /* the block that position lives in (NULL: none yet) */
+    _Atomic size_t index;             /* position << BQ_SHIFT (| BQ_HAS_NEXT on the head) */
+    _Atomic(struct bq_block *) block; /* the block that position lives in (NULL: none yet) */
 };
 
 struct bq {
-    alignas(WEFT_CACHELINE) struct bq_pos head; /* consumers */
-    alignas(WEFT_CACHELINE) struct bq_pos tail; /* producers */
+    alignas(WEFT_CACHELINE) struct bq_pos head;               /* consumers */
+    alignas(WEFT_CACHELINE) struct bq_pos tail;               /* producers */
     alignas(WEFT_CACHELINE) _Atomic(struct bq_block *) spare; /* one recycled block */
 };
 
@@ -143,9 +143,8 @@ static inline int bq_push(struct bq *q, void *v)
                 return -ENOMEM;
             next_block = NULL;
             struct bq_block *expected = NULL;
-            if (atomic_compare_exchange_strong_explicit(&q->tail.block, &expected, nb,
-                                                        memory_order_release,
-                                                        memory_order_relaxed)) {
+            if (atomic_compare_exchange_strong_explicit(
+                    &q->tail.block, &expected, nb, memory_order_release, memory_order_relaxed)) {
                 st_release(&q->head.block, nb);
                 block = nb;
             } else {
@@ -184,8 +183,7 @@ static inline void bq_destroy(struct bq *q, struct bq_block *b, size_t start)
     for (size_t i = start; i < BQ_BLOCK_CAP - 1; i++) {
         struct bq_slot *slot = &b->slots[i];
         if (!(ld_acquire(&slot->state) & BQ_READ) &&
-            !(atomic_fetch_or_explicit(&slot->state, BQ_DESTROY, memory_order_acq_rel) &
-              BQ_READ))
+            !(atomic_fetch_or_explicit(&slot->state, BQ_DESTROY, memory_order_acq_rel) & BQ_READ))
             return;
     }
     bq_block_free(q, b);

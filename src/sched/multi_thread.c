@@ -144,9 +144,31 @@ void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts)
     }
 }
 
+/* Before sleeping, look for work for a few microseconds: waking a parked thread costs ~8 us
+ * on our VMs and work often arrives sooner (a blocking job finishing, the other worker's
+ * message). Yielding while looking keeps a worker that shares its CPU from being starved.
+ * Measured on spawn_blocking seq: 8 us -> 2 us per call (docs/design/blocking.md). */
+#define PARK_SPIN_NS WEFT_US(20)
+
+static bool spin_for_work(struct weft__worker *w)
+{
+    weft_rt *rt = w->rt;
+    int64_t until = weft__now() + PARK_SPIN_NS;
+    do {
+        if (has_work(rt) || ld_relaxed(&rt->shutdown))
+            return true;
+        if (weft__timers_next(&w->timers) <= weft__now())
+            return true;
+        sched_yield();
+    } while (weft__now() < until);
+    return false;
+}
+
 static void park(struct weft__worker *w)
 {
     weft_rt *rt = w->rt;
+    if (spin_for_work(w))
+        return;
     int64_t now = weft__now();
 
     WEFT_STAT_ADD(&w->stats, parks, 1);

@@ -31,8 +31,10 @@
  * fetch_or + seq_cst re-check) and, if set, GRANTS: it claims the freed slot on behalf of the
  * head waiter (so nobody can overtake it), records the position in node.aux and stores
  * SEND_GRANTED last. The woken sender writes its element there. Because the element is
- * copied by the sender itself, a send future dropped before READY has never sent: a dropped
- * grant goes to the next waiting sender, or is published as a SKIP slot.
+ * copied by the sender itself, a send future dropped before READY has never sent; its slot
+ * is published as a SKIP, which the consumer steps over (granting the slot it frees to the
+ * next waiter). The reserved position is never handed to another sender: per-sender order
+ * would break.
  *
  * Close: the last sender drop sets TX_CLOSED and wakes the consumer; receiver_close sets
  * RX_CLOSED and fails every queued sender with -EPIPE (granted senders still complete, as
@@ -372,27 +374,12 @@ static void grant_senders(struct chan *c)
     weft__wakelist_wake(&wl);
 }
 
-/* A granted slot whose sender went away: pass it to the next waiting sender, else fill it
- * with a SKIP so the consumer steps over it. */
-static void pass_grant(struct chan *c, uint64_t pos)
+/* A granted slot whose sender went away: fill it with a SKIP, which the consumer steps over
+ * (and, freeing it, grants the next waiting sender a slot at the tail). The position must not
+ * be handed to another waiting sender: that sender may have published later elements at
+ * later positions since, and its element would then overtake them. */
+static void skip_grant(struct chan *c, uint64_t pos)
 {
-    weft_waker wk = {0};
-    weft__waitlist_lock(&c->senders);
-    struct weft__waiter *w = c->senders.head;
-    if (w) {
-        weft__waitlist_remove(&c->senders, w);
-        w->aux = pos;
-        wk = w->waker;
-        w->waker.vtable = NULL;
-        st_release(&w->val, SEND_GRANTED);
-        if (!c->senders.head)
-            atomic_fetch_and_explicit(&c->state, ~CH_WAITERS, memory_order_relaxed);
-    }
-    weft__waitlist_unlock(&c->senders);
-    if (w) {
-        weft_waker_wake(&wk);
-        return;
-    }
     atomic_store_explicit(&ring_slot(c, pos)->stamp, (pos + 1) | SKIP, memory_order_seq_cst);
     notify_rx(c);
 }
@@ -631,7 +618,7 @@ void weft_mpsc_send_drop(weft_mpsc_send *f)
         weft_waker_drop(&old);
     }
     if (v == SEND_GRANTED)
-        pass_grant(c, s->node.aux);
+        skip_grant(c, s->node.aux);
 }
 
 /* ------------------------------------------------------------------ sender handles */

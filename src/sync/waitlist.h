@@ -150,10 +150,4 @@ static inline void weft__wakelist_wake(struct weft__wakelist *wl)
     wl->n = 0;
 }
 
-/* Drop a waker moved out of a node under the lock; call with no lock held. */
-static inline void weft__waker_release(weft_waker *w)
-{
-    weft_waker_drop(w);
-}
-
 #endif

@@ -11,7 +11,7 @@ static void start(void)
     if (s.pid == 0)
         hu_start(&s, "--plaintext", "/plain", "--max-body", "1000", "--header-timeout", "2",
                  "--keepalive-timeout", "2", "--body-timeout", "1", "--send-timeout", "1",
-                 "--quiet", NULL);
+                 NULL);
 }
 
 struct bad {
@@ -40,7 +40,6 @@ static const struct bad bad_requests[] = {
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
     {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 413},
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: tea\r\n\r\nhello", 417},
     {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
@@ -217,8 +216,6 @@ TEST(send_timeout_drops_a_client_that_never_reads)
 {
     start();
     int fd = hu_connect(s.port);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     hu_sends(fd, "GET /20m.bin HTTP/1.1\r\nHost: a\r\n\r\n");
     sleep(4); /* never read: the server's writes stop making progress */
     char *buf = malloc(1 << 20);
@@ -227,6 +224,8 @@ TEST(send_timeout_drops_a_client_that_never_reads)
     int64_t end = hu_now_ms() + 10000;
     while (!closed && hu_now_ms() < end)
         total += hu_recv(fd, buf, 1 << 20, 1 << 20, 1000, &closed);
+    if (!closed)
+        fprintf(stderr, "received %zu bytes, no EOF\n", total);
     ASSERT_TRUE(closed);
     ASSERT_LT(total, 20000000); /* cut off, not completed */
     free(buf);

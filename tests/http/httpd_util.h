@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -35,7 +36,7 @@ static inline int64_t hu_now_ms(void) { return weft_test_now_ns() / 1000000; }
 static inline void hu_make_root(char *root, size_t cap)
 {
     snprintf(root, cap, "/tmp/weft-httpd-test-%d-%d", (int)getpid(), rand());
-    char cmd[1024];
+    char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/dir %s/empty && printf 'Hello, files!\\n' > %s/hello.txt && "
              "printf '<h1>home</h1>\\n' > %s/index.html && printf 'x' > %s/dir/a.txt && "
@@ -49,6 +50,16 @@ static inline void hu_remove_root(const char *root)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     (void)!system(cmd);
+}
+
+/* Servers still running when a test fails (the harness exits): killed at exit. */
+static pid_t hu_children[16];
+
+static inline void hu_kill_children(void)
+{
+    for (int i = 0; i < 16; i++)
+        if (hu_children[i] > 0)
+            kill(hu_children[i], SIGKILL);
 }
 
 /* Start weft-httpd with the given extra arguments (NULL-terminated), on 127.0.0.1:0; parses
@@ -76,7 +87,11 @@ static inline void hu_start(srv *s, ...)
     s->pid = fork();
     ASSERT_TRUE(s->pid >= 0);
     if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed (aborted) test leaves no server behind */
         dup2(p[1], 2);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 1);
         close(p[0]);
         close(p[1]);
         execv(argv[0], (char *const *)argv);
@@ -84,7 +99,17 @@ static inline void hu_start(srv *s, ...)
     }
     close(p[1]);
     s->err_fd = p[0];
-    char buf[1024];
+    static bool registered;
+    if (!registered) {
+        registered = true;
+        atexit(hu_kill_children);
+    }
+    for (int i = 0; i < 16; i++)
+        if (hu_children[i] <= 0) {
+            hu_children[i] = s->pid;
+            break;
+        }
+    char buf[1024] = "";
     size_t len = 0;
     int64_t end = hu_now_ms() + 10000;
     while (hu_now_ms() < end && len < sizeof buf - 1) {
@@ -118,8 +143,12 @@ static inline int hu_stop_sig(srv *s, int sig, int timeout_ms)
     int st = 0;
     for (;;) {
         pid_t r = waitpid(s->pid, &st, WNOHANG);
-        if (r == s->pid)
+        if (r == s->pid) {
+            for (int i = 0; i < 16; i++)
+                if (hu_children[i] == s->pid)
+                    hu_children[i] = 0;
             break;
+        }
         if (hu_now_ms() > end) {
             kill(s->pid, SIGKILL);
             waitpid(s->pid, &st, 0);

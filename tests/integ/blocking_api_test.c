@@ -15,8 +15,8 @@
 static weft_rt *rt_new(weft_rt_flavor flavor, int64_t keep_alive)
 {
     weft_rt *rt = NULL;
-    weft_rt_config cfg = {.flavor = flavor, .workers = 2, .thread_name = "bt",
-                          .blocking_keep_alive = keep_alive};
+    weft_rt_config cfg = {
+        .flavor = flavor, .workers = 2, .thread_name = "bt", .blocking_keep_alive = keep_alive};
     ASSERT_EQ(weft_rt_new(&rt, &cfg), 0);
     return rt;
 }
@@ -33,7 +33,10 @@ struct gate {
     int open;
     _Atomic int entered, running, max_running, ran;
 };
-#define GATE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0}
+#define GATE_INIT                                                                                  \
+    {                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0                         \
+    }
 
 static void gate_open(struct gate *g)
 {
@@ -83,8 +86,8 @@ TEST(join_wait_gets_the_result)
     ASSERT_EQ(weft_join_wait(j, &res, sizeof res), 0);
     ASSERT_EQ((uintptr_t)res, 42);
     for (int lane = 0; lane < WEFT_LANE_COUNT; lane++) {
-        ASSERT_EQ(weft_spawn_blocking_on(rt, (weft_lane)lane, plus_one, (void *)(uintptr_t)lane,
-                                         &j), 0);
+        ASSERT_EQ(
+            weft_spawn_blocking_on(rt, (weft_lane)lane, plus_one, (void *)(uintptr_t)lane, &j), 0);
         ASSERT_EQ(weft_join_wait(j, &res, sizeof res), 0);
         ASSERT_EQ((uintptr_t)res, lane + 1);
     }
@@ -118,9 +121,8 @@ static weft_poll awaiter_poll(void *state, weft_cx *cx, void *out)
     *(uintptr_t *)out = a->sum;
     WEFT_ASYNC_END(a);
 }
-static const weft_future_type awaiter_type = {.poll = awaiter_poll,
-                                              .state_size = sizeof(struct awaiter),
-                                              .out_size = sizeof(uintptr_t)};
+static const weft_future_type awaiter_type = {
+    .poll = awaiter_poll, .state_size = sizeof(struct awaiter), .out_size = sizeof(uintptr_t)};
 
 TEST(join_poll_from_a_task_both_flavours)
 {
@@ -255,8 +257,16 @@ TEST(threads_are_named_rt_blk)
 }
 
 static _Atomic int hook_starts, hook_stops;
-static void on_start(void *arg) { (void)arg; atomic_fetch_add(&hook_starts, 1); }
-static void on_stop(void *arg) { (void)arg; atomic_fetch_add(&hook_stops, 1); }
+static void on_start(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&hook_starts, 1);
+}
+static void on_stop(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&hook_stops, 1);
+}
 
 TEST(thread_hooks_run_on_pool_threads)
 {

@@ -69,7 +69,8 @@ TEST(saturated_dns_lane_leaves_fs_and_default_served)
         void *n = NULL;
         int64_t t0 = weft_test_now_ns();
         ASSERT_EQ(weft_spawn_blocking_on(rt, WEFT_LANE_FS, read_file,
-                                         (void *)(WEFT_TEST_SRCDIR "/CMakeLists.txt"), &j), 0);
+                                         (void *)(WEFT_TEST_SRCDIR "/CMakeLists.txt"), &j),
+                  0);
         ASSERT_EQ(weft_join_wait(j, &n, sizeof n), 0);
         ASSERT_GT((intptr_t)n, 0);
         ASSERT_LT(weft_test_now_ns() - t0, 100 * 1000000ll);

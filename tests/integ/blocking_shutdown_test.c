@@ -193,9 +193,9 @@ TEST(many_short_lived_runtimes)
     int n = (int)(200 * weft_test_scale()) + 10;
     for (int i = 0; i < n; i++) {
         weft_rt *rt = NULL;
-        weft_rt_config cfg = {.workers = 1 + i % 2, .shutdown_timeout = WEFT_MS(100),
-                              .flavor = i % 3 == 0 ? WEFT_RT_CURRENT_THREAD
-                                                   : WEFT_RT_MULTI_THREAD};
+        weft_rt_config cfg = {.workers = 1 + i % 2,
+                              .shutdown_timeout = WEFT_MS(100),
+                              .flavor = i % 3 == 0 ? WEFT_RT_CURRENT_THREAD : WEFT_RT_MULTI_THREAD};
         ASSERT_EQ(weft_rt_new(&rt, &cfg), 0);
         for (int k = 0; k < 20; k++)
             ASSERT_EQ(weft_spawn_blocking_on(rt, (weft_lane)(k % 3), queued_job, NULL, NULL), 0);

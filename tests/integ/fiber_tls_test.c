@@ -23,11 +23,16 @@ static void on_start(void *arg)
 }
 
 /* Out of line so the compiler cannot reuse a thread pointer it computed before an await. */
-__attribute__((noinline, noipa)) static pthread_t self_now(void)
+#if defined(__has_attribute) && __has_attribute(noipa)
+#define OUT_OF_LINE __attribute__((noinline, noipa))
+#else
+#define OUT_OF_LINE __attribute__((noinline))
+#endif
+OUT_OF_LINE static pthread_t self_now(void)
 {
     return pthread_self();
 }
-__attribute__((noinline, noipa)) static int *tls_addr_now(void)
+OUT_OF_LINE static int *tls_addr_now(void)
 {
     return &tls_var;
 }

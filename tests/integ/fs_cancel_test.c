@@ -134,8 +134,7 @@ static void finish_abandoned_pipe_read(weft_rt *rt, weft_file *f, int rd, int p[
     } else {
         /* io_uring cancelled the read; or, on a machine too loaded to start the pool thread
          * in time, the job was still queued and the abort cancelled it: it never ran. */
-        ASSERT_EQ(st.jobs_run, 0);
-        ASSERT_EQ(st.jobs_cancelled, fs_on_pool(rt) ? 1 : 0);
+        ASSERT_EQ(st.jobs_run, 0); /* (jobs_cancelled counts it once the pool pops it) */
         ASSERT_EQ(left, (ssize_t)n);
     }
 }

@@ -196,7 +196,7 @@ TEST(sendfile_deadline_and_bad_arguments)
     weft_sendfile_init(&sf.f, a, fd, 0, 8 << 20, weft_deadline_in(WEFT_MS(100)));
     ASSERT_EQ(nu_run(rt, sfx_poll, &sf), 0);
     ASSERT_EQ(sf.n, -ETIMEDOUT);
-    ASSERT_GT(weft_sendfile_sent(&sf.f), 0);
+    ASSERT_LT(weft_sendfile_sent(&sf.f), (size_t)(8 << 20)); /* what fit in the socket */
 
     weft_sendfile_init(&sf.f, NULL, fd, 0, 10, WEFT_NEVER);
     ASSERT_EQ(nu_run(rt, sfx_poll, &sf), 0);

@@ -195,15 +195,17 @@ TEST(dropped_granted_send_was_not_sent_and_slot_moves_on)
     ASSERT_EQ(send1(&s2, &t2, &r), WEFT_PENDING);
     ASSERT_EQ(weft_mpsc_try_recv(rx, &v), 0); /* slot granted to s1 */
     ASSERT_EQ(tw_wakes(&t1), 1);
-    weft_mpsc_send_drop(&s1); /* cancelled before READY: a is never sent; s2 gets the slot */
+    weft_mpsc_send_drop(&s1); /* cancelled before READY: a is never sent; its slot is skipped */
     weft_mpsc_send_drop(&s1);
+    ASSERT_EQ(tw_wakes(&t2), 0);
+    ASSERT_EQ(weft_mpsc_try_recv(rx, &v), -EAGAIN); /* steps over the skip, grants s2 */
     ASSERT_EQ(tw_wakes(&t2), 1);
     ASSERT_EQ(send1(&s2, &t2, &r), WEFT_READY);
     ASSERT_EQ(r, 0);
     ASSERT_EQ(weft_mpsc_try_recv(rx, &v), 0);
     ASSERT_EQ(v, 3);
     ASSERT_EQ(weft_mpsc_try_recv(rx, &v), -EAGAIN);
-    /* with nobody to pass it to, a dropped grant becomes a skipped slot */
+    /* with nobody waiting behind it, the skipped slot simply frees up */
     ASSERT_EQ(weft_mpsc_try_send(tx, &first), 0);
     weft_mpsc_send_init(&s1, tx, &a);
     ASSERT_EQ(send1(&s1, &t1, &r), WEFT_PENDING);

@@ -157,11 +157,16 @@ TEST(abort_and_deadline_from_the_other_worker)
             ASSERT_EQ(err, -ECANCELED);
         }
     }
-    /* the streams are still fine: data written now is read normally */
+    /* A read that ended by its deadline has been confirmed cancelled by the kernel before
+     * the future finished, so its stream can be read again at once. (An aborted task's read
+     * is cancelled asynchronously: data arriving before the reactor processed the cancel may
+     * still land in the dead read, so those streams are not reused here.) */
     for (int i = 0; i < N; i++) {
-        char c;
-        ASSERT_EQ(nu_write_all_now(rt, a[i], "z", 1, WEFT_NEVER), 1);
-        ASSERT_EQ(nu_read_exact_now(rt, b[i], &c, 1, weft_deadline_in(WEFT_SEC(5))), 1);
+        if (i % 2) {
+            char c;
+            ASSERT_EQ(nu_write_all_now(rt, a[i], "z", 1, WEFT_NEVER), 1);
+            ASSERT_EQ(nu_read_exact_now(rt, b[i], &c, 1, weft_deadline_in(WEFT_SEC(5))), 1);
+        }
         weft_stream_close(a[i]);
         weft_stream_close(b[i]);
     }

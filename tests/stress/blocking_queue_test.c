@@ -45,8 +45,8 @@ static void *consumer(void *arg)
             weft_test_fail(__FILE__, __LINE__, "producer %u out of order: %ld after %ld", p, seq,
                            last[p]);
         last[p] = seq;
-        unsigned char prev = __atomic_exchange_n(&seen[p * per_producer + seq - 1], 1,
-                                                 __ATOMIC_RELAXED);
+        unsigned char prev =
+            __atomic_exchange_n(&seen[p * per_producer + seq - 1], 1, __ATOMIC_RELAXED);
         if (prev)
             weft_test_fail(__FILE__, __LINE__, "item %u/%ld taken twice", p, seq);
         atomic_fetch_add(&taken, 1);

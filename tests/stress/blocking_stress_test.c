@@ -277,8 +277,8 @@ static void *chain_job(void *arg)
 {
     struct chain *c = arg;
     atomic_fetch_add(&c->links, 1);
-    int err = weft_spawn_blocking_on(c->rt, (weft_lane)(atomic_load(&c->links) % 3), chain_job, c,
-                                     NULL);
+    int err =
+        weft_spawn_blocking_on(c->rt, (weft_lane)(atomic_load(&c->links) % 3), chain_job, c, NULL);
     if (err == -ESHUTDOWN)
         atomic_fetch_add(&c->refused, 1);
     else if (err != 0)

@@ -120,7 +120,9 @@ static weft_poll cons_poll(void *state, weft_cx *cx, void *out)
 
 static void cons_drop(void *state)
 {
-    weft_select_drop(&((struct cons *)state)->sel);
+    struct cons *c = state;
+    weft_select_drop(&c->sel);
+    weft_mpsc_receiver_close(c->rx); /* if we failed, producers fail too instead of hanging */
 }
 
 static const weft_future_type cons_type = {
