@@ -40,6 +40,10 @@ RUST_W="spawn_many spawn_many_ct chained_spawn chained_spawn_ct yield_many yield
 GO_W="spawn_many spawn_many_ct chained_spawn chained_spawn_ct yield_many yield_many_ct
  ping_pong ping_pong_ct mpsc_bounded semaphore sleep_1000x50ms timer_churn tcp_echo
  sleep_1Mx100ms pending_1M"
+# Tokio only (weft's own workloads, added to the Tokio peer): no smol counterpart.
+TOKIO_ONLY_W="priority_latency file_read_4k file_read_4k_pread"
+# Fibers are compared with Go's goroutines running the stackless workload of the same name.
+GO_FIBER_W="fiber_yield_many fiber_spawn_many fiber_ping_pong"
 UV_W="sleep_1000x50ms timer_churn spawn_blocking async_pingpong tcp_echo sleep_1Mx100ms pending_1M"
 EV_W="sleep_1000x50ms timer_churn tcp_echo sleep_1Mx100ms pending_1M"
 
@@ -155,8 +159,9 @@ implements() {
     local list
     case ${1%+keep} in
         weft) return 0 ;;
-        tokio | smol) list=$RUST_W ;;
-        go) list=$GO_W ;;
+        tokio) list="$RUST_W $TOKIO_ONLY_W" ;;
+        smol) list=$RUST_W ;;
+        go) list="$GO_W $GO_FIBER_W" ;;
         libuv) list=$UV_W ;;
         libev) list=$EV_W ;;
     esac
@@ -175,6 +180,11 @@ run_one() {
         # go-bench also sets this itself per workload; setting it here too
         # means the runtime starts with that many Ps.
         if [[ $w == *_ct ]]; then env+=(GOMAXPROCS=1); else env+=(GOMAXPROCS=2); fi
+    fi
+    if [[ $r == go && $w == fiber_* ]]; then
+        # A goroutine is Go's fiber: run the plain workload, report it under the fiber name.
+        timeout -k 10 200 "${env[@]}" "$bin" "${w#fiber_}" 2>"$o.err" | sed 's/^/fiber_/' >"$o.out"
+        return "${PIPESTATUS[0]}"
     fi
     timeout -k 10 200 "${env[@]}" "$bin" "$w" >"$o.out" 2>"$o.err"
 }

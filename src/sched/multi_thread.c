@@ -48,6 +48,10 @@ static void wake_worker(struct weft__worker *w)
 
 static void notify_one(weft_rt *rt)
 {
+    /* Shutting down: workers are leaving or freeing their reactors (whose last completions
+     * wake tasks, which lands here): nobody is to be woken any more. */
+    if (ld_acquire(&rt->shutdown))
+        return;
     pthread_mutex_lock(&rt->idle_lock);
     if (rt->nsleepers == 0 || ld_relaxed(&rt->num_searching) != 0) {
         pthread_mutex_unlock(&rt->idle_lock);
@@ -158,6 +162,10 @@ static bool spin_for_work(struct weft__worker *w)
         if (has_work(rt) || ld_relaxed(&rt->shutdown))
             return true;
         if (weft__timers_next(&w->timers) <= weft__now())
+            return true;
+        /* Our own reactor too: with io_uring's DEFER_TASKRUN its completions are delivered
+         * only when we enter the kernel (no system call when nothing is pending). */
+        if (w->io && weft__io_poll(w->io) > 0)
             return true;
         sched_yield();
     } while (weft__now() < until);
