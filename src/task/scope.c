@@ -39,13 +39,15 @@ struct weft_scope {
     weft_rt *rt;
     int policy;
     int64_t deadline;
-    _Atomic long live;              /* children (incl. the watchdog) whose drop has not run */
+    alignas(WEFT_CACHELINE) _Atomic long live; /* children (incl. the watchdog) whose drop
+                                                  has not run; its own line: children
+                                                  decrement it while the spawner pushes */
     _Atomic int state;              /* SCOPE_* */
     _Atomic int first_error;        /* first child error, or the cancel reason */
     _Atomic int failed;             /* children that ended with an error */
     _Atomic int watchdog_live;      /* 1 while the deadline task lives */
-    _Atomic(struct child *) children;
-    pthread_mutex_t lock;           /* guards closer, nested, sibling links */
+    alignas(WEFT_CACHELINE) _Atomic(struct child *) children; /* the spawner's line */
+    alignas(WEFT_CACHELINE) pthread_mutex_t lock; /* guards closer, nested, sibling links */
     weft_waker closer;              /* the task awaiting close */
     _Atomic uint32_t close_seq;     /* futex word for weft_scope_close_wait */
     weft_scope *parent;
