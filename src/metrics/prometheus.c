@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "metrics/metrics.h"
+#include "weft/blocking.h"
 
 /* ------------------------------------------------------------------ buffer */
 
@@ -407,13 +408,22 @@ static void export_all(struct weft__metrics *m, struct weft__mbuf *b)
         write_sink_family(b, &sink, worker_families[f].name);
     }
 
-    /* Filled in by the blocking pool's and the IO driver's sources; 0 until they register. */
-    scalar(b, &sink, "weft_blocking_threads", "Threads of the blocking pool.", WEFT__GAUGE, 0,
-           true);
+    /* The blocking pool's own counters (all lanes). */
+    weft_blocking_stats bs = {0};
+    (void)weft_blocking_stats_get(rt, WEFT_LANE_ALL, &bs);
+    scalar(b, &sink, "weft_blocking_threads", "Threads of the blocking pool.", WEFT__GAUGE,
+           (double)bs.threads, true);
     scalar(b, &sink, "weft_blocking_idle_threads", "Idle threads of the blocking pool.",
-           WEFT__GAUGE, 0, true);
+           WEFT__GAUGE, (double)bs.idle_threads, true);
     scalar(b, &sink, "weft_blocking_queue_depth", "Jobs waiting for a blocking-pool thread.",
-           WEFT__GAUGE, 0, true);
+           WEFT__GAUGE, (double)bs.queue_depth, true);
+    scalar(b, &sink, "weft_blocking_jobs_total", "Blocking jobs that ran.", WEFT__COUNTER,
+           (double)bs.jobs_run, true);
+    scalar(b, &sink, "weft_blocking_refused_total",
+           "Blocking submissions refused because a lane's queue was at its cap.", WEFT__COUNTER,
+           (double)bs.jobs_refused, true);
+    /* IO operations: the drivers keep owner-only counters; a source (not yet registered by
+     * the IO layer) must publish them before they can be exported safely. */
     scalar(b, &sink, "weft_io_operations_total",
            "IO operations completed, by backend and kind.", WEFT__COUNTER, 0, true);
 

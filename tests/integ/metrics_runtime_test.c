@@ -246,7 +246,11 @@ TEST(bad_arguments)
     ASSERT_EQ(weft_metrics_prometheus_format(rt, NULL, 5), -EINVAL);
     ssize_t need = weft_metrics_prometheus_format(rt, NULL, 0);
     ASSERT_GT(need, 100);
-    ASSERT_EQ(weft_metrics_prometheus_format(rt, small, sizeof small), need); /* cut, NUL-ended */
+    /* Cut and NUL-ended; the length it reports may differ by a few bytes from the first call,
+     * since live values (busy seconds) are formatted again. */
+    ssize_t need2 = weft_metrics_prometheus_format(rt, small, sizeof small);
+    ASSERT_GT(need2, need - 64);
+    ASSERT_LT(need2, need + 64);
     ASSERT_EQ(strlen(small), sizeof small - 1);
     ASSERT_EQ(weft_metrics_prometheus_write(NULL, 1), -EINVAL);
     ASSERT_EQ(weft_metrics_prometheus_write(rt, -1), -EINVAL);
