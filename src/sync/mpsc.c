@@ -1,13 +1,16 @@
 /* mpsc: multi-producer single-consumer channels of fixed-size elements.
  *
- * BOUNDED: a ring of `cap` slots in the style of crossbeam's ArrayQueue (any cap >= 1).
- * Positions are stamps `lap | index` with one_lap = next_pow2(cap + 1). Slot i holds a stamp:
- *   stamp == pos        free, may be claimed at position pos (by a CAS of `tail` pos -> next)
- *   stamp == pos + 1    written at pos (ready for the consumer); bit 63 (SKIP) marks a slot a
- *                       cancelled sender reserved but never filled: the consumer skips it.
- * A send claims with one CAS on `tail`, copies the element, and publishes the stamp (a
- * seq_cst store). A receive (single consumer, no CAS) checks the stamp at `head`, copies, and
- * hands the slot to the next lap. Producers detect "full" from the stamps (and `head`).
+ * BOUNDED: a ring of R = next_pow2(cap) slots. `tail` is the next position to claim, `head`
+ * the next to read (written by the consumer only); a position p lives in slot p & (R - 1).
+ * A send claims p with one CAS on `tail` if p - head < cap (producers share a cached copy of
+ * head and re-read the real one only when the cache says "full"), copies its element and
+ * publishes the slot's stamp = p + 1 (a seq_cst store). Bit 63 (SKIP) marks a slot a
+ * cancelled sender reserved but never filled: the consumer steps over it. The consumer (no
+ * CAS) waits for stamp == head + 1, copies, and publishes head + 1. It never writes to a slot:
+ * the lines producers fill only travel producer -> consumer (an earlier crossbeam-style
+ * version handed each slot back by rewriting its stamp, and that extra cache-line traffic
+ * halved the throughput when producers and consumer ran on different cores). Since
+ * p - head < cap <= R, the slot of p was read (position p - R < head) before p is claimed.
  *
  * UNBOUNDED: a list of blocks of BLOCK_CAP slots (crossbeam's list channel, single consumer).
  * `tail` counts positions, LAP per block; offset BLOCK_CAP is a transient "next block being
@@ -15,7 +18,8 @@
  * (allocated before its CAS, so nobody waits on malloc) and links it before publishing its
  * slot, so the consumer always finds `next` once it has read the last slot. The consumer then
  * owns the finished block outright (no producer can touch it any more) and keeps one spare for
- * reuse.
+ * reuse. A slot's stamp is its lap (position / LAP) + 1 once written, so a reused block needs
+ * no reset and the consumer never writes to the lines producers are filling.
  *
  * RECEIVER WAKEUP (both kinds): rx_state IDLE / ARMED / WAKING. The consumer stores its waker
  * while IDLE (it owns rx_waker then), publishes ARMED (seq_cst) and re-checks its slot with a
@@ -27,8 +31,8 @@
  *
  * WAITING SENDERS (bounded): a sender that finds the ring full (or others queued: FIFO)
  * queues a node under the `senders` list lock and sets CH_WAITERS. The consumer checks
- * CH_WAITERS after every slot it frees (seq_cst store then load: Dekker with the sender's
- * fetch_or + seq_cst re-check) and, if set, GRANTS: it claims the freed slot on behalf of the
+ * CH_WAITERS after every position it frees (seq_cst store of head, then a load: Dekker with
+ * the sender's fetch_or + seq_cst re-read of head) and, if set, GRANTS: it claims the freed slot on behalf of the
  * head waiter (so nobody can overtake it), records the position in node.aux and stores
  * SEND_GRANTED last. The woken sender writes its element there. Because the element is
  * copied by the sender itself, a send future dropped before READY has never sent; its slot
@@ -64,7 +68,7 @@ enum { RX_IDLE = 0, RX_ARMED = 1, RX_WAKING = 2, RX_DEAD = 3 };
 #define MAX_RING (1ull << 30)
 
 struct slot {
-    _Atomic uint64_t stamp; /* bounded: see above; unbounded: 1 = written */
+    _Atomic uint64_t stamp; /* bounded: position + 1 once written; unbounded: lap + 1 */
     unsigned char data[];
 };
 
@@ -79,16 +83,17 @@ struct chan {
     size_t elem_size;
     size_t stride;             /* sizeof(struct slot) + elem_size, rounded up to 8 */
     uint64_t cap;              /* bounded capacity; 0 = unbounded */
-    uint64_t one_lap;          /* bounded */
+    uint64_t mask;             /* bounded: R - 1, R = next_pow2(cap) slots */
     unsigned char *ring;       /* bounded slots */
     char pad0[64];
     /* Producers. */
-    _Atomic uint64_t tail;     /* bounded: next stamp to claim; unbounded: position */
+    _Atomic uint64_t tail;     /* next position to claim */
+    _Atomic uint64_t head_cache; /* bounded: a recent value of head (lags; never ahead) */
     _Atomic(struct block *) tail_block; /* unbounded: block of `tail` */
     _Atomic(struct block *) spare; /* unbounded: one finished block kept for reuse */
     char pad1[64];
     /* Consumer. */
-    _Atomic uint64_t head;     /* bounded: next stamp to read (producers read it) */
+    _Atomic uint64_t head;     /* bounded: next position to read; the consumer writes it */
     uint64_t head_pos;         /* unbounded: consumer-only position */
     struct block *head_block;  /* unbounded: consumer-only */
     char pad2[64];
@@ -139,8 +144,12 @@ static uint64_t next_pow2(uint64_t v)
 
 static struct block *block_new(struct chan *c)
 {
-    size_t size = sizeof(struct block) + BLOCK_CAP * c->stride;
-    struct block *b = weft__calloc(1, size); /* zeroed: every slot unwritten, next NULL */
+    struct block *b = weft__alloc(sizeof(struct block) + BLOCK_CAP * c->stride);
+    if (!b)
+        return NULL;
+    atomic_init(&b->next, NULL);
+    for (unsigned i = 0; i < BLOCK_CAP; i++) /* 0 matches no lap: every slot unwritten */
+        atomic_init(&((struct slot *)(b->slots + i * c->stride))->stamp, 0);
     return b;
 }
 
@@ -151,7 +160,8 @@ static struct block *block_get(struct chan *c)
     return b ? b : block_new(c);
 }
 
-/* Give back a block that is reset (all slots 0, next NULL) and nobody else can touch. */
+/* Give back a finished block (next reset to NULL; its stamps hold older laps, which match no
+ * future position) that nobody else can touch. */
 static void block_put(struct chan *c, struct block *b)
 {
     struct block *expected = NULL;
@@ -175,7 +185,7 @@ static int chan_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_
     if (elem_size == 0 || elem_size > MAX_ELEM)
         return -EINVAL;
     size_t stride = (sizeof(struct slot) + elem_size + 7) & ~(size_t)7;
-    if (bounded && (cap == 0 || cap > MAX_CAP || (uint64_t)cap * stride > MAX_RING))
+    if (bounded && (cap == 0 || cap > MAX_CAP || next_pow2(cap) * stride > MAX_RING))
         return -EINVAL;
     struct chan *c = weft__calloc(1, sizeof *c);
     if (!c)
@@ -183,15 +193,16 @@ static int chan_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_
     c->elem_size = elem_size;
     c->stride = stride;
     if (bounded) {
+        uint64_t r = next_pow2(cap);
         c->cap = cap;
-        c->one_lap = next_pow2((uint64_t)cap + 1);
-        c->ring = weft__alloc(cap * stride);
+        c->mask = r - 1;
+        c->ring = weft__alloc(r * stride);
         if (!c->ring) {
             weft__free(c);
             return -ENOMEM;
         }
-        for (uint64_t i = 0; i < cap; i++)
-            atomic_init(&((struct slot *)(c->ring + i * stride))->stamp, i);
+        for (uint64_t i = 0; i < r; i++) /* 0 is nobody's position + 1: nothing written */
+            atomic_init(&((struct slot *)(c->ring + i * stride))->stamp, 0);
     } else {
         struct block *b = block_new(c);
         if (!b) {
@@ -263,37 +274,34 @@ static inline void notify_rx(struct chan *c)
 
 static inline struct slot *ring_slot(struct chan *c, uint64_t pos)
 {
-    return (struct slot *)(c->ring + (pos & (c->one_lap - 1)) * c->stride);
+    return (struct slot *)(c->ring + (pos & c->mask) * c->stride);
 }
 
-/* Claim the slot at the tail. 0 and *pos, or -EAGAIN when full. `order` is the stamp load's
- * order: seq_cst for the re-check after setting CH_WAITERS. */
-static inline int ring_claim(struct chan *c, uint64_t *pos, memory_order order)
+/* Claim the position at the tail. 0 and *pos, or -EAGAIN when full. fresh: re-read head
+ * itself (seq_cst) instead of trusting the cache - for the re-check after setting
+ * CH_WAITERS. "Full" with a stale tail is full with the real one too (tail only grows). */
+static inline int ring_claim(struct chan *c, uint64_t *pos, bool fresh)
 {
     uint64_t tail = ld_relaxed(&c->tail);
+    uint64_t head = fresh ? atomic_load_explicit(&c->head, memory_order_seq_cst)
+                          : ld_acquire(&c->head_cache);
+    /* Signed distances: a tail read before a newer head can be behind it; then the CAS
+     * fails and we retry with the current tail. */
     for (;;) {
-        uint64_t index = tail & (c->one_lap - 1);
-        uint64_t next = index + 1 < c->cap ? tail + 1 : (tail & ~(c->one_lap - 1)) + c->one_lap;
-        struct slot *s = (struct slot *)(c->ring + index * c->stride);
-        uint64_t stamp = atomic_load_explicit(&s->stamp, order) & ~SKIP;
-        if (stamp == tail) {
-            if (atomic_compare_exchange_weak_explicit(&c->tail, &tail, next, memory_order_relaxed,
-                                                      memory_order_relaxed)) {
-                *pos = tail;
-                return 0;
-            }
-        } else if ((int64_t)(stamp - tail) < 0) {
-            /* The slot still belongs to the previous lap: written and not yet read, or
-             * granted to a waiting sender that has not written it yet. Full, unless our tail
-             * is stale. */
-            atomic_thread_fence(memory_order_seq_cst);
-            if (ld_relaxed(&c->head) + c->one_lap == tail)
+        if (WEFT_UNLIKELY((int64_t)(tail - head) >= (int64_t)c->cap)) {
+            /* acquire: the consumer has finished reading the slot we are about to reuse */
+            uint64_t h = atomic_load_explicit(&c->head, memory_order_seq_cst);
+            if ((int64_t)(tail - h) >= (int64_t)c->cap)
                 return -EAGAIN;
-            weft__cpu_relax();
-            tail = ld_relaxed(&c->tail);
-        } else {
-            weft__cpu_relax(); /* our tail is stale */
-            tail = ld_relaxed(&c->tail);
+            if (h != head) {
+                head = h;
+                st_release(&c->head_cache, h); /* racy but monotonic enough: only a hint */
+            }
+        }
+        if (atomic_compare_exchange_weak_explicit(&c->tail, &tail, tail + 1, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *pos = tail;
+            return 0;
         }
     }
 }
@@ -308,26 +316,21 @@ static inline void ring_publish(struct chan *c, uint64_t pos, const void *value)
 }
 
 static void grant_senders(struct chan *c);
-
 static int ring_pop_skip(struct chan *c, void *out, memory_order order);
 
 /* Consumer: take the element at head. 0, or -EAGAIN (empty / not yet written). */
 static inline int ring_pop(struct chan *c, void *out, memory_order order)
 {
     uint64_t head = ld_relaxed(&c->head);
-    uint64_t index = head & (c->one_lap - 1);
-    struct slot *s = (struct slot *)(c->ring + index * c->stride);
+    struct slot *s = ring_slot(c, head);
     uint64_t stamp = atomic_load_explicit(&s->stamp, order);
     if (WEFT_UNLIKELY(stamp != head + 1))
         return stamp == ((head + 1) | SKIP) ? ring_pop_skip(c, out, order) : -EAGAIN;
-    uint64_t next = index + 1 < c->cap ? head + 1 : (head & ~(c->one_lap - 1)) + c->one_lap;
     if (out)
         copy_elem(out, s->data, c->elem_size);
-    /* Hand the slot to the next lap, then move head (in this order: a producer that sees the
-     * old stamp also sees the old head and reports "full" instead of spinning), then look
-     * for waiting senders (Dekker, see top). */
-    atomic_store_explicit(&s->stamp, head + c->one_lap, memory_order_seq_cst);
-    st_relaxed(&c->head, next);
+    /* Free the position (release: our read of the slot is done), then look for waiting
+     * senders (Dekker with send_slow, see top). */
+    atomic_store_explicit(&c->head, head + 1, memory_order_seq_cst);
     if (WEFT_UNLIKELY(atomic_load_explicit(&c->state, memory_order_seq_cst) & CH_WAITERS))
         grant_senders(c);
     return 0;
@@ -336,12 +339,7 @@ static inline int ring_pop(struct chan *c, void *out, memory_order order)
 /* The head slot is a SKIP left by a cancelled sender: free it like a read one, then go on. */
 static __attribute__((noinline)) int ring_pop_skip(struct chan *c, void *out, memory_order order)
 {
-    uint64_t head = ld_relaxed(&c->head);
-    uint64_t index = head & (c->one_lap - 1);
-    struct slot *s = (struct slot *)(c->ring + index * c->stride);
-    uint64_t next = index + 1 < c->cap ? head + 1 : (head & ~(c->one_lap - 1)) + c->one_lap;
-    atomic_store_explicit(&s->stamp, head + c->one_lap, memory_order_seq_cst);
-    st_relaxed(&c->head, next);
+    atomic_store_explicit(&c->head, ld_relaxed(&c->head) + 1, memory_order_seq_cst);
     if (atomic_load_explicit(&c->state, memory_order_seq_cst) & CH_WAITERS)
         grant_senders(c);
     return ring_pop(c, out, order);
@@ -356,7 +354,7 @@ static void grant_senders(struct chan *c)
     weft__waitlist_lock(&c->senders);
     while ((w = c->senders.head)) {
         uint64_t pos;
-        if (ring_claim(c, &pos, memory_order_acquire) != 0)
+        if (ring_claim(c, &pos, true) != 0)
             break;
         weft__waitlist_remove(&c->senders, w);
         w->aux = pos;
@@ -421,7 +419,8 @@ static int list_push(struct chan *c, const void *value)
             }
             struct slot *s = block_slot(c, b, off);
             copy_elem(s->data, value, c->elem_size);
-            atomic_store_explicit(&s->stamp, 1, memory_order_seq_cst);
+            /* Tagged with the lap (block use), so a reused block needs no reset. */
+            atomic_store_explicit(&s->stamp, tail / LAP + 1, memory_order_seq_cst);
             if (WEFT_UNLIKELY(next != NULL))
                 block_put(c, next);
             notify_rx(c);
@@ -436,11 +435,10 @@ static inline int list_pop(struct chan *c, void *out, memory_order order)
     uint64_t off = c->head_pos % LAP;
     struct block *b = c->head_block;
     struct slot *s = block_slot(c, b, off);
-    if (atomic_load_explicit(&s->stamp, order) == 0)
+    if (atomic_load_explicit(&s->stamp, order) != c->head_pos / LAP + 1)
         return -EAGAIN;
     if (out)
-        copy_elem(out, s->data, c->elem_size);
-    st_relaxed(&s->stamp, 0); /* reset, so the block can be reused as is */
+        copy_elem(out, s->data, c->elem_size); /* read only: no write to the producers' line */
     if (WEFT_UNLIKELY(off + 1 == BLOCK_CAP)) {
         struct block *next = ld_acquire(&b->next);
         WEFT_ASSERT(next != NULL);
@@ -470,7 +468,7 @@ static inline int send_now(struct chan *c, const void *value)
     if (!c->cap)
         return list_push(c, value);
     uint64_t pos;
-    if (ring_claim(c, &pos, memory_order_acquire) != 0)
+    if (ring_claim(c, &pos, false) != 0)
         return -EAGAIN;
     ring_publish(c, pos, value);
     return 0;
@@ -516,7 +514,7 @@ static weft_poll send_slow(struct send *s, weft_cx *cx, int *result)
         /* First in line: announce, then look again (Dekker with ring_pop's store + load). */
         atomic_fetch_or_explicit(&c->state, CH_WAITERS, memory_order_seq_cst);
         uint64_t pos;
-        if (ring_claim(c, &pos, memory_order_seq_cst) == 0) {
+        if (ring_claim(c, &pos, true) == 0) {
             atomic_fetch_and_explicit(&c->state, ~CH_WAITERS, memory_order_relaxed);
             weft__waitlist_unlock(&c->senders);
             ring_publish(c, pos, s->value);

@@ -145,7 +145,9 @@ TEST(f8_idle_keepalive_connections_cost_little_memory)
     double per = (double)(after - before) * 1024 / N;
     fprintf(stderr, "%d idle keep-alive connections: RSS %ld -> %ld KiB, %.0f bytes each\n", N,
             before, after, per);
+#ifndef WEFT_SANITIZE_THREAD /* TSan's shadow memory inflates every touched byte */
     ASSERT_LT(per, 4096); /* F8 budget: 2-4 KiB; no read buffer is held while idle */
+#endif
     /* and they are all still served */
     for (int i = 0; i < N; i += 97) {
         char out[512];
@@ -153,6 +155,30 @@ TEST(f8_idle_keepalive_connections_cost_little_memory)
         ASSERT_GE(hu_recv(fds[i], out, sizeof out, 120, 2000, NULL), 120);
     }
     for (int i = 0; i < N; i++)
+        close(fds[i]);
+    hu_stop(&s);
+}
+
+TEST(f3_at_the_cap_idle_connections_make_room)
+{
+    srv s;
+    hu_start(&s, "--plaintext", "/plain", "--max-conns", "10", NULL);
+    int fds[10];
+    for (int i = 0; i < 10; i++) { /* ten idle keep-alive connections fill the cap */
+        fds[i] = hu_connect(s.port);
+        char out[512];
+        hu_sends(fds[i], "GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+        ASSERT_GE(hu_recv(fds[i], out, sizeof out, 120, 2000, NULL), 120);
+    }
+    /* An eleventh client is served at once: the longest-idle connection is asked to leave. */
+    int64_t t0 = hu_now_ms();
+    char out[512];
+    ASSERT_EQ(hu_request(s.port, "GET /plain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", out, sizeof out), 200);
+    ASSERT_LT(hu_now_ms() - t0, 1000);
+    bool closed;
+    hu_recv(fds[0], out, sizeof out, sizeof out, 2000, &closed);
+    ASSERT_TRUE(closed); /* the oldest one */
+    for (int i = 0; i < 10; i++)
         close(fds[i]);
     hu_stop(&s);
 }
@@ -239,7 +265,7 @@ TEST(f12_second_signal_exits_at_once)
     int64_t t0 = hu_now_ms();
     int st = hu_stop_sig(&s, SIGINT, 5000);
     ASSERT_EQ(st, 128 + SIGINT);
-    ASSERT_LT(hu_now_ms() - t0, 1000);
+    ASSERT_LT(hu_now_ms() - t0, 3000); /* not the 30 s grace (sanitizers add ~1 s at exit) */
     close(dl);
     hu_remove_root(s.root);
 }

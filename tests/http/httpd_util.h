@@ -47,8 +47,8 @@ static inline void hu_make_root(char *root, size_t cap)
 
 static inline void hu_remove_root(const char *root)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s.log", root, root);
     (void)!system(cmd);
 }
 
@@ -82,23 +82,25 @@ static inline void hu_start(srv *s, ...)
         argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
-    int p[2];
-    ASSERT_EQ(pipe(p), 0);
+    /* The server's stderr goes to <root>.log (kept when a test fails: sanitizer reports
+     * land there); the start-up line gives the port. */
+    char logp[300];
+    snprintf(logp, sizeof logp, "%s.log", s->root);
+    int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_TRUE(logfd >= 0);
     s->pid = fork();
     ASSERT_TRUE(s->pid >= 0);
     if (s->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed (aborted) test leaves no server behind */
-        dup2(p[1], 2);
+        dup2(logfd, 2);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0)
             dup2(devnull, 1);
-        close(p[0]);
-        close(p[1]);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
-    close(p[1]);
-    s->err_fd = p[0];
+    close(logfd);
+    s->err_fd = open(logp, O_RDONLY | O_CLOEXEC);
     static bool registered;
     if (!registered) {
         registered = true;
@@ -110,22 +112,18 @@ static inline void hu_start(srv *s, ...)
             break;
         }
     char buf[1024] = "";
-    size_t len = 0;
-    int64_t end = hu_now_ms() + 10000;
-    while (hu_now_ms() < end && len < sizeof buf - 1) {
-        struct pollfd pf = {.fd = s->err_fd, .events = POLLIN};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        ssize_t r = read(s->err_fd, buf + len, sizeof buf - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        buf[len] = 0;
-        char *at = strstr(buf, "http://127.0.0.1:");
-        if (at && strchr(at, '/' ) && strstr(at + 17, "/")) {
-            s->port = atoi(at + 17);
-            break;
+    int64_t end = hu_now_ms() + 20000;
+    while (hu_now_ms() < end) {
+        ssize_t r = pread(s->err_fd, buf, sizeof buf - 1, 0);
+        if (r > 0) {
+            buf[r] = 0;
+            char *at = strstr(buf, "http://127.0.0.1:");
+            if (at && strchr(at + 17, '/')) {
+                s->port = atoi(at + 17);
+                break;
+            }
         }
+        usleep(10000);
     }
     if (s->port <= 0)
         fprintf(stderr, "server did not start: %s\n", buf);

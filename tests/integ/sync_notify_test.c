@@ -233,9 +233,14 @@ TEST(barrier_on_runtime)
     weft_rt_free(rt);
 }
 
+/* Two tasks take turns on a shared counter, each parked on its own Notify between turns. The
+ * waiter registers (init) before it checks the counter, so a notify_one between its check and
+ * its park is never lost (notify_one permits coalesce: counting notifies would be wrong). */
 struct notify_ping {
     WEFT_ASYNC_STATE;
     weft_notify *mine, *peer;
+    _Atomic long *turn;
+    long parity;
     int rounds, i;
     weft_notify_wait w;
 };
@@ -246,9 +251,14 @@ static weft_poll notify_ping_poll(void *state, weft_cx *cx, void *out)
     (void)out;
     WEFT_ASYNC_BEGIN(t);
     for (t->i = 0; t->i < t->rounds; t->i++) {
+        for (;;) {
+            weft_notify_wait_init(&t->w, t->mine);
+            if (atomic_load(t->turn) % 2 == t->parity)
+                break;
+            WEFT_AWAIT(t, weft_notify_wait_poll(&t->w, cx));
+        }
+        atomic_fetch_add(t->turn, 1);
         weft_notify_one(t->peer);
-        weft_notify_wait_init(&t->w, t->mine);
-        WEFT_AWAIT(t, weft_notify_wait_poll(&t->w, cx));
     }
     WEFT_ASYNC_END(t);
 }
@@ -267,15 +277,17 @@ TEST(notify_ping_pong_on_runtime_loses_nothing)
     weft_rt *rt = rt_mt(2);
     weft_notify *a, *b;
     weft_join *ja, *jb;
+    _Atomic long turn = 0;
     int rounds = scaled(20000);
     ASSERT_EQ(weft_notify_new(&a), 0);
     ASSERT_EQ(weft_notify_new(&b), 0);
-    struct notify_ping ia = {.mine = a, .peer = b, .rounds = rounds};
-    struct notify_ping ib = {.mine = b, .peer = a, .rounds = rounds};
+    struct notify_ping ia = {.mine = a, .peer = b, .turn = &turn, .parity = 0, .rounds = rounds};
+    struct notify_ping ib = {.mine = b, .peer = a, .turn = &turn, .parity = 1, .rounds = rounds};
     ASSERT_EQ(weft_spawn(rt, &notify_ping_type, &ia, &ja), 0);
     ASSERT_EQ(weft_spawn(rt, &notify_ping_type, &ib, &jb), 0);
     ASSERT_EQ(weft_join_wait(ja, NULL, 0), 0);
     ASSERT_EQ(weft_join_wait(jb, NULL, 0), 0);
+    ASSERT_EQ(atomic_load(&turn), 2L * rounds);
     weft_rt_free(rt);
     weft_notify_free(a);
     weft_notify_free(b);
