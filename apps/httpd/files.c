@@ -23,25 +23,25 @@ struct httpd_files {
 /* ------------------------------------------------------------------ cache entries */
 
 struct fentry {
-    _Atomic int refs;        /* the cache's own reference + one per response using it */
-    struct fentry *hnext;    /* hash chain (owning thread only) */
+    _Atomic int refs;             /* the cache's own reference + one per response using it */
+    struct fentry *hnext;         /* hash chain (owning thread only) */
     struct fentry *lprev, *lnext; /* LRU list (owning thread only) */
     uint64_t hash;
-    uint64_t owner;          /* httpd_files id */
+    uint64_t owner; /* httpd_files id */
     int fd;
     dev_t dev;
     ino_t ino;
     off_t size;
     struct timespec mtime;
-    int64_t checked;         /* weft_now() of the last validation */
+    int64_t checked; /* weft_now() of the last validation */
     const char *mime;
-    char *data;              /* contents for small files, else NULL */
+    char *data; /* contents for small files, else NULL */
     char etag[40];
     char lastmod[32];
-    char hdrs[200];          /* Content-Type, Last-Modified, ETag, Accept-Ranges lines */
+    char hdrs[200]; /* Content-Type, Last-Modified, ETag, Accept-Ranges lines */
     uint16_t hdrs_len;
     uint16_t klen;
-    char key[];              /* the normalised path + (dir? "/") */
+    char key[]; /* the normalised path + (dir? "/") */
 };
 
 enum { NBUCKET = 2048 };
@@ -50,7 +50,7 @@ static __thread struct fcache {
     struct fentry *buckets[NBUCKET];
     struct fentry *lru_head, *lru_tail; /* head = most recent */
     uint32_t count;
-} *tcache;
+} * tcache;
 
 static _Atomic uint64_t next_files_id = 1;
 
@@ -144,9 +144,11 @@ static int open_beneath(const httpd_files *f, int dirfd, const char *rel, int fl
         snprintf(buf, sizeof buf, "%s", rel);
         int cur = dup(dirfd);
         char *save = NULL;
-        for (char *seg = strtok_r(buf, "/", &save); seg && cur >= 0; seg = strtok_r(NULL, "/", &save)) {
+        for (char *seg = strtok_r(buf, "/", &save); seg && cur >= 0;
+             seg = strtok_r(NULL, "/", &save)) {
             bool lastseg = save == NULL || *save == '\0';
-            int nfd = openat(cur, seg, (lastseg ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+            int nfd =
+                openat(cur, seg, (lastseg ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
             close(cur);
             cur = nfd;
         }
@@ -221,9 +223,10 @@ static int build_entry(const httpd_files *f, const char *rel, bool want_dir, str
     snprintf(e->etag, sizeof e->etag, "\"%llx-%llx\"", (unsigned long long)st.st_mtim.tv_sec,
              (unsigned long long)st.st_size);
     httpd_http_date(st.st_mtim.tv_sec, e->lastmod);
-    int hl = snprintf(e->hdrs, sizeof e->hdrs,
-                      "Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
-                      e->mime, e->lastmod, e->etag);
+    int hl =
+        snprintf(e->hdrs, sizeof e->hdrs,
+                 "Content-Type: %s\r\nLast-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n",
+                 e->mime, e->lastmod, e->etag);
     e->hdrs_len = hl > 0 && (size_t)hl < sizeof e->hdrs ? (uint16_t)hl : 0;
     e->klen = (uint16_t)klen;
     memcpy(e->key, rel, strlen(rel));
@@ -266,7 +269,8 @@ static struct fentry *lookup(const httpd_files *f, const char *rel, bool dir, in
     struct fentry *e = NULL;
     if (c) {
         for (e = c->buckets[h % NBUCKET]; e; e = e->hnext)
-            if (e->hash == h && e->owner == f->id && e->klen == klen && memcmp(e->key, key, klen) == 0)
+            if (e->hash == h && e->owner == f->id && e->klen == klen &&
+                memcmp(e->key, key, klen) == 0)
                 break;
     }
     if (e && now - e->checked < f->cfg.revalidate) {
@@ -373,8 +377,8 @@ static int redirect_slash(http_ex *ex)
 {
     http_str p = http_req_path(ex), q = http_req_query(ex);
     char loc[8400];
-    int n = snprintf(loc, sizeof loc, "%.*s/%s%.*s", (int)p.len, p.p, q.len ? "?" : "",
-                     (int)q.len, q.p);
+    int n = snprintf(loc, sizeof loc, "%.*s/%s%.*s", (int)p.len, p.p, q.len ? "?" : "", (int)q.len,
+                     q.p);
     if (n < 0 || (size_t)n >= sizeof loc)
         return send_simple(ex, 414, NULL, NULL);
     return send_simple(ex, 301, "Location", loc);
@@ -401,7 +405,10 @@ static void lput(struct listing *l, const char *s, size_t n)
     l->len += n;
 }
 
-static void lputs(struct listing *l, const char *s) { lput(l, s, strlen(s)); }
+static void lputs(struct listing *l, const char *s)
+{
+    lput(l, s, strlen(s));
+}
 
 static void lput_html(struct listing *l, const char *s, size_t n)
 {

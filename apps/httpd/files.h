@@ -33,12 +33,12 @@ extern "C" {
 
 /* Static-file options. Zero means the default. */
 typedef struct httpd_files_cfg {
-    const char *root;           /* the document root (required) */
-    bool autoindex;             /* list directories without index.html (else 403) */
-    bool allow_symlink_escape;  /* let symlinks point outside the root */
-    int64_t revalidate;         /* ns before a cached entry is checked again; default 1 s */
-    uint32_t cache_entries;     /* per thread; default 1024 */
-    uint32_t small_file_max;    /* files up to this size are cached in memory; default 32 KiB */
+    const char *root;          /* the document root (required) */
+    bool autoindex;            /* list directories without index.html (else 403) */
+    bool allow_symlink_escape; /* let symlinks point outside the root */
+    int64_t revalidate;        /* ns before a cached entry is checked again; default 1 s */
+    uint32_t cache_entries;    /* per thread; default 1024 */
+    uint32_t small_file_max;   /* files up to this size are cached in memory; default 32 KiB */
 } httpd_files_cfg;
 
 /* A document root and its options. */

@@ -80,11 +80,11 @@ typedef weft_poll (*http_handle_fn)(http_ex *ex, void *state, weft_cx *cx);
  * (at most HTTP_HANDLER_STATE_MAX bytes) and a user pointer (http_ex_arg). Must outlive the
  * server; usually a static const. */
 typedef struct http_handler {
-    const char *name;          /* for logs; may be NULL */
-    http_handle_fn handle;     /* required */
+    const char *name;                       /* for logs; may be NULL */
+    http_handle_fn handle;                  /* required */
     void (*drop)(http_ex *ex, void *state); /* optional */
-    size_t state_size;         /* bytes of per-request state */
-    void *arg;                 /* returned by http_ex_arg() */
+    size_t state_size;                      /* bytes of per-request state */
+    void *arg;                              /* returned by http_ex_arg() */
 } http_handler;
 
 /* The largest per-request handler state. */
@@ -152,8 +152,7 @@ int http_resp_start(http_ex *ex, int status);
  */
 int http_resp_header(http_ex *ex, const char *name, const char *value);
 /* As http_resp_header, with lengths (value may hold any bytes but CR, LF and NUL). */
-int http_resp_header_n(http_ex *ex, const char *name, size_t nlen, const char *value,
-                       size_t vlen);
+int http_resp_header_n(http_ex *ex, const char *name, size_t nlen, const char *value, size_t vlen);
 
 /**
  * http_resp_headers_raw - add a block of header lines as they are: "Name: value\r\n" lines,
@@ -204,8 +203,7 @@ int http_resp_end(http_ex *ex);
  * http_resp_send - a whole response in one call: status, an optional Content-Type (NULL: none),
  * and a body copied from memory. Returns as http_resp_start/http_resp_write.
  */
-int http_resp_send(http_ex *ex, int status, const char *content_type, const void *body,
-                   size_t len);
+int http_resp_send(http_ex *ex, int status, const char *content_type, const void *body, size_t len);
 
 /**
  * http_resp_flush_poll - wait until the response's unsent bytes fall below the engine's low

@@ -148,7 +148,10 @@ bool http_conn_is_idle(const http_conn *c)
     return c->phase == PH_HEAD && !c->msg_started && c->in_parsed == c->in_len;
 }
 
-bool http_conn_wants_linger(const http_conn *c) { return c->linger && !c->dead; }
+bool http_conn_wants_linger(const http_conn *c)
+{
+    return c->linger && !c->dead;
+}
 
 /* ------------------------------------------------------------------ input buffer */
 
@@ -291,8 +294,11 @@ static void report(http_conn *c, const http_ex *ex, int status, uint64_t bytes, 
 {
     if (!c->cfg->on_done)
         return;
-    http_done_info info = {.status = status, .body_bytes = bytes, .start_ns = start ? start : weft_now(),
-                           .end_ns = weft_now(), .rejected = rejected};
+    http_done_info info = {.status = status,
+                           .body_bytes = bytes,
+                           .start_ns = start ? start : weft_now(),
+                           .end_ns = weft_now(),
+                           .rejected = rejected};
     c->cfg->on_done(ex, &info, c->cfg->on_done_arg);
 }
 
@@ -331,7 +337,8 @@ static void begin_request(http_conn *c)
     c->phase = PH_DRAIN;
     if (ex->method == HTTP_M_OPTIONS && ex->path_len == 1 && c->in[ex->path_off] == '*') {
         /* OPTIONS * : the server's capabilities. */
-        if (http_resp_start(ex, 200) == 0 && http_resp_header(ex, "Allow", "GET, HEAD, OPTIONS") == 0 &&
+        if (http_resp_start(ex, 200) == 0 &&
+            http_resp_header(ex, "Allow", "GET, HEAD, OPTIONS") == 0 &&
             http_resp_body_begin(ex, 0) == 0)
             http_resp_end(ex);
         return;
@@ -363,10 +370,14 @@ static void begin_request(http_conn *c)
 static int status_for_body_err(int err)
 {
     switch (err) {
-    case -EMSGSIZE: return 413;
-    case -ETIMEDOUT: return 408;
-    case -EPROTO: return 400;
-    default: return 400;
+    case -EMSGSIZE:
+        return 413;
+    case -ETIMEDOUT:
+        return 408;
+    case -EPROTO:
+        return 400;
+    default:
+        return 400;
     }
 }
 
@@ -528,10 +539,22 @@ static http_str str_at(const http_ex *ex, uint32_t off, size_t len)
     return (http_str){.p = ex->conn->in + off, .len = len};
 }
 
-void *http_ex_arg(const http_ex *ex) { return ex && ex->handler ? ex->handler->arg : NULL; }
-http_method http_req_method(const http_ex *ex) { return (http_method)ex->method; }
-http_str http_req_method_str(const http_ex *ex) { return str_at(ex, ex->method_off, ex->method_len); }
-http_str http_req_target(const http_ex *ex) { return str_at(ex, ex->target_off, ex->target_len); }
+void *http_ex_arg(const http_ex *ex)
+{
+    return ex && ex->handler ? ex->handler->arg : NULL;
+}
+http_method http_req_method(const http_ex *ex)
+{
+    return (http_method)ex->method;
+}
+http_str http_req_method_str(const http_ex *ex)
+{
+    return str_at(ex, ex->method_off, ex->method_len);
+}
+http_str http_req_target(const http_ex *ex)
+{
+    return str_at(ex, ex->target_off, ex->target_len);
+}
 
 http_str http_req_path(const http_ex *ex)
 {
@@ -540,8 +563,14 @@ http_str http_req_path(const http_ex *ex)
     return str_at(ex, ex->path_off, ex->path_len);
 }
 
-http_str http_req_query(const http_ex *ex) { return str_at(ex, ex->query_off, ex->query_len); }
-int http_req_version(const http_ex *ex) { return ex->version; }
+http_str http_req_query(const http_ex *ex)
+{
+    return str_at(ex, ex->query_off, ex->query_len);
+}
+int http_req_version(const http_ex *ex)
+{
+    return ex->version;
+}
 
 http_str http_req_host(const http_ex *ex)
 {
@@ -550,7 +579,10 @@ http_str http_req_host(const http_ex *ex)
     return str_at(ex, ex->host_off, ex->host_len);
 }
 
-size_t http_req_header_count(const http_ex *ex) { return ex->nhdr; }
+size_t http_req_header_count(const http_ex *ex)
+{
+    return ex->nhdr;
+}
 
 bool http_req_header_at(const http_ex *ex, size_t i, http_str *name, http_str *value)
 {
@@ -585,8 +617,14 @@ bool http_req_header(const http_ex *ex, const char *name, http_str *value)
     return false;
 }
 
-int64_t http_req_content_length(const http_ex *ex) { return ex->content_length; }
-const char *http_req_peer(const http_ex *ex) { return ex->conn->peer; }
+int64_t http_req_content_length(const http_ex *ex)
+{
+    return ex->content_length;
+}
+const char *http_req_peer(const http_ex *ex)
+{
+    return ex->conn->peer;
+}
 
 weft_poll http_req_body_read(http_ex *ex, weft_cx *cx, void *buf, size_t cap, ssize_t *n)
 {

@@ -52,17 +52,17 @@ extern "C" {
 
 /* Limits. Zero in any field means the default shown (nginx's and h2o's are the guide). */
 typedef struct http_limits {
-    uint32_t max_request_line;  /* 8192: longer request-target -> 414 */
-    uint32_t max_header_bytes;  /* 16384: request line + headers (and trailers) -> 431 */
-    uint32_t max_headers;       /* 100 header fields -> 431 */
-    uint64_t max_body;          /* 1 MiB request body -> 413 */
-    int64_t header_timeout;     /* 10 s, total, from the first byte of a request head -> 408 */
-    int64_t body_timeout;       /* 10 s between two reads of a body -> 408 */
-    int64_t send_timeout;       /* 30 s between two writes that make progress -> close */
-    int64_t keepalive_timeout;  /* 30 s idle between requests -> close */
-    uint32_t max_requests;      /* 10000 requests per connection, then Connection: close */
-    uint32_t buffer_size;       /* 8192: the input buffer taken when data arrives */
-    uint64_t max_discard;       /* 64 KiB: unread body drained to keep a connection alive */
+    uint32_t max_request_line; /* 8192: longer request-target -> 414 */
+    uint32_t max_header_bytes; /* 16384: request line + headers (and trailers) -> 431 */
+    uint32_t max_headers;      /* 100 header fields -> 431 */
+    uint64_t max_body;         /* 1 MiB request body -> 413 */
+    int64_t header_timeout;    /* 10 s, total, from the first byte of a request head -> 408 */
+    int64_t body_timeout;      /* 10 s between two reads of a body -> 408 */
+    int64_t send_timeout;      /* 30 s between two writes that make progress -> close */
+    int64_t keepalive_timeout; /* 30 s idle between requests -> close */
+    uint32_t max_requests;     /* 10000 requests per connection, then Connection: close */
+    uint32_t buffer_size;      /* 8192: the input buffer taken when data arrives */
+    uint64_t max_discard;      /* 64 KiB: unread body drained to keep a connection alive */
 } http_limits;
 
 /* The defaults, filled into every zero field of *l. */
@@ -88,8 +88,8 @@ typedef struct http_done_info {
 /* Shared, read-only configuration of every connection of a server. */
 typedef struct http_config {
     http_limits limits;
-    const char *server_name;      /* the Server header; default "weft-httpd" */
-    const http_route *routes;     /* tried in order */
+    const char *server_name;  /* the Server header; default "weft-httpd" */
+    const http_route *routes; /* tried in order */
     size_t nroutes;
     const http_handler *fallback; /* when no route matches; NULL: 404 */
     /* Called once per answered request (also rejections), on the connection's thread.
@@ -135,10 +135,10 @@ enum { HTTP_INLINE_HDRS = 12, HTTP_PAD = 1024, HTTP_INLINE_SEGS = 4 };
 
 /* One output segment. */
 struct http_seg {
-    uint8_t kind; /* SEG_BUF (bytes in obuf), SEG_REF (borrowed bytes), SEG_FILE */
-    int fd;       /* SEG_FILE */
-    uint64_t off; /* SEG_BUF: offset in obuf; SEG_FILE: file offset */
-    uint64_t len; /* bytes left to send */
+    uint8_t kind;            /* SEG_BUF (bytes in obuf), SEG_REF (borrowed bytes), SEG_FILE */
+    int fd;                  /* SEG_FILE */
+    uint64_t off;            /* SEG_BUF: offset in obuf; SEG_FILE: file offset */
+    uint64_t len;            /* bytes left to send */
     const char *p;           /* SEG_REF */
     http_release_fn release; /* SEG_REF/SEG_FILE: called once when done */
     void *arg;
@@ -156,29 +156,29 @@ struct http_ex {
     uint32_t method_off, target_off, path_off, query_off, host_off, version_off;
     uint16_t method_len, version_len;
     uint32_t target_len, path_len, query_len, host_len;
-    uint8_t method;   /* http_method */
-    uint8_t version;  /* 10 or 11 */
+    uint8_t method;  /* http_method */
+    uint8_t version; /* 10 or 11 */
     bool chunked;
     bool expect_continue;
-    bool req_close;   /* the client asked to close (1.1 close, 1.0 without keep-alive) */
+    bool req_close; /* the client asked to close (1.1 close, 1.0 without keep-alive) */
     bool has_host;
     bool host_in_target;
     int64_t content_length; /* -1 chunked */
     uint32_t nhdr;
     uint32_t hdr_cap;
-    struct http_hdr *hdrs;  /* inline_hdrs or heap */
+    struct http_hdr *hdrs; /* inline_hdrs or heap */
     struct http_hdr inline_hdrs[HTTP_INLINE_HDRS];
     /* response */
-    uint8_t resp_state;   /* RESP_NONE, RESP_HEAD, RESP_BODY, RESP_DONE */
+    uint8_t resp_state; /* RESP_NONE, RESP_HEAD, RESP_BODY, RESP_DONE */
     bool resp_chunked;
-    bool resp_nobody;     /* HEAD, 204, 304, 1xx: no body bytes on the wire */
-    bool resp_close;      /* Connection: close was (or will be) sent */
-    bool resp_eof_body;   /* HTTP/1.0 streamed body: delimited by closing */
+    bool resp_nobody;   /* HEAD, 204, 304, 1xx: no body bytes on the wire */
+    bool resp_close;    /* Connection: close was (or will be) sent */
+    bool resp_eof_body; /* HTTP/1.0 streamed body: delimited by closing */
     int status;
-    int64_t resp_len;     /* announced Content-Length, -1 when streamed */
-    uint64_t resp_written;/* body bytes accepted from the handler */
+    int64_t resp_len;      /* announced Content-Length, -1 when streamed */
+    uint64_t resp_written; /* body bytes accepted from the handler */
     int64_t start_ns;
-    int body_err;         /* sticky body-read error */
+    int body_err; /* sticky body-read error */
 };
 
 /* The connection. Embed it (e.g. in the connection task's state); ~700 bytes, no heap while
@@ -187,26 +187,26 @@ typedef struct http_conn {
     const http_config *cfg;
     llhttp_t parser;
     /* input */
-    char *in;            /* NULL while idle */
-    uint32_t in_cap;     /* bytes allocated */
-    uint32_t in_len;     /* bytes held */
-    uint32_t in_parsed;  /* bytes given to llhttp */
-    uint32_t msg_start;  /* where the current message's head begins */
-    uint32_t head_end;   /* end of the head (headers complete), where the body starts */
-    uint32_t body_rd;    /* decoded body region [body_rd, body_wr) */
+    char *in;           /* NULL while idle */
+    uint32_t in_cap;    /* bytes allocated */
+    uint32_t in_len;    /* bytes held */
+    uint32_t in_parsed; /* bytes given to llhttp */
+    uint32_t msg_start; /* where the current message's head begins */
+    uint32_t head_end;  /* end of the head (headers complete), where the body starts */
+    uint32_t body_rd;   /* decoded body region [body_rd, body_wr) */
     uint32_t body_wr;
-    uint32_t scan_pos;   /* framing bytes checked for bare CR/LF up to here */
-    uint32_t url_len;    /* bytes of request-target seen so far */
-    uint64_t body_seen;  /* decoded body bytes of the current message */
+    uint32_t scan_pos;  /* framing bytes checked for bare CR/LF up to here */
+    uint32_t url_len;   /* bytes of request-target seen so far */
+    uint64_t body_seen; /* decoded body bytes of the current message */
     uint64_t trailer_bytes;
     /* parse state */
-    uint8_t phase;       /* PH_HEAD, PH_HANDLER, PH_DRAIN, PH_CLOSING */
-    uint8_t hstate_cb;   /* header callback state (field / value / value done) */
-    bool prev_cr;        /* last framing byte was CR */
-    bool headers_done;   /* of the current message (later fields are trailers) */
-    bool msg_done;       /* message complete (llhttp paused after it) */
-    bool msg_started;    /* a byte of the next message has arrived */
-    bool discard;        /* body bytes are dropped, not kept for the handler */
+    uint8_t phase;     /* PH_HEAD, PH_HANDLER, PH_DRAIN, PH_CLOSING */
+    uint8_t hstate_cb; /* header callback state (field / value / value done) */
+    bool prev_cr;      /* last framing byte was CR */
+    bool headers_done; /* of the current message (later fields are trailers) */
+    bool msg_done;     /* message complete (llhttp paused after it) */
+    bool msg_started;  /* a byte of the next message has arrived */
+    bool discard;      /* body bytes are dropped, not kept for the handler */
     bool continue_sent;
     bool want_read;      /* the handler waits for body bytes */
     bool want_flush;     /* the handler waits for output to drain */
@@ -231,7 +231,7 @@ typedef struct http_conn {
     struct http_ex ex;
     _Alignas(16) unsigned char hstate_inline[64];
     char peer[48];
-    char pad[HTTP_PAD];  /* the landing pad: c->in points here until a request outgrows it */
+    char pad[HTTP_PAD]; /* the landing pad: c->in points here until a request outgrows it */
 } http_conn;
 
 /* Prepare a connection (no allocation; cannot fail). cfg must outlive it. */
@@ -268,7 +268,10 @@ int http_conn_out_iov(http_conn *c, struct iovec *iov, int max, http_file_seg *f
 /* Report a write: n >= 0 bytes were sent, < 0 a write error (the connection is dead). */
 void http_conn_out_done(http_conn *c, ssize_t n);
 /* Bytes queued and not sent. */
-static inline uint64_t http_conn_out_pending(const http_conn *c) { return c->out_pending; }
+static inline uint64_t http_conn_out_pending(const http_conn *c)
+{
+    return c->out_pending;
+}
 
 /* After HTTP_NEXT_CLOSE: true when an error response was sent and unread input may follow;
  * the driver should shut down its write side and read (and drop) input for a short while

@@ -26,7 +26,10 @@
 /* Header-callback states (c->hstate_cb). */
 enum { HS_NONE = 0, HS_FIELD, HS_FIELD_DONE, HS_VALUE, HS_VALUE_DONE };
 
-static http_conn *conn_of(llhttp_t *p) { return p->data; }
+static http_conn *conn_of(llhttp_t *p)
+{
+    return p->data;
+}
 
 static int fail(llhttp_t *p, int status, const char *why)
 {
@@ -140,8 +143,8 @@ static int cb_field(llhttp_t *p, const char *at, size_t len)
         ex->hdrs = h;
         ex->hdr_cap = cap;
     }
-    ex->hdrs[ex->nhdr++] = (struct http_hdr){.name_off = (uint32_t)(at - c->in),
-                                             .name_len = (uint16_t)len};
+    ex->hdrs[ex->nhdr++] =
+        (struct http_hdr){.name_off = (uint32_t)(at - c->in), .name_len = (uint16_t)len};
     c->hstate_cb = HS_FIELD;
     return 0;
 }
@@ -195,8 +198,8 @@ static int cb_value_complete(llhttp_t *p)
         struct http_hdr *h = &c->ex.hdrs[c->ex.nhdr - 1];
         if (c->hstate_cb == HS_FIELD_DONE) /* an empty value: no value callback came */
             h->val_off = h->name_off + h->name_len + 1, h->val_len = 0;
-        while (h->val_len > 0 &&
-               (c->in[h->val_off + h->val_len - 1] == ' ' || c->in[h->val_off + h->val_len - 1] == '\t'))
+        while (h->val_len > 0 && (c->in[h->val_off + h->val_len - 1] == ' ' ||
+                                  c->in[h->val_off + h->val_len - 1] == '\t'))
             h->val_len--;
     }
     c->hstate_cb = HS_VALUE_DONE;
@@ -298,7 +301,8 @@ static int parse_target(http_conn *c, llhttp_t *p)
         size_t i = 0;
         while (i < n && t[i] != ':')
             i++;
-        if (!(ieq(t, i, "http") || ieq(t, i, "https")) || i + 3 > n || t[i + 1] != '/' || t[i + 2] != '/')
+        if (!(ieq(t, i, "http") || ieq(t, i, "https")) || i + 3 > n || t[i + 1] != '/' ||
+            t[i + 2] != '/')
             return 400;
         size_t a = i + 3, e = a;
         while (e < n && t[e] != '/' && t[e] != '?')
@@ -386,16 +390,26 @@ static int conn_elem(const char *e, size_t n, void *arg)
 static http_method method_of(uint8_t m)
 {
     switch (m) {
-    case HTTP_GET: return HTTP_M_GET;
-    case HTTP_HEAD: return HTTP_M_HEAD;
-    case HTTP_POST: return HTTP_M_POST;
-    case HTTP_PUT: return HTTP_M_PUT;
-    case HTTP_DELETE: return HTTP_M_DELETE;
-    case HTTP_OPTIONS: return HTTP_M_OPTIONS;
-    case HTTP_TRACE: return HTTP_M_TRACE;
-    case HTTP_PATCH: return HTTP_M_PATCH;
-    case HTTP_CONNECT: return HTTP_M_CONNECT;
-    default: return HTTP_M_OTHER;
+    case HTTP_GET:
+        return HTTP_M_GET;
+    case HTTP_HEAD:
+        return HTTP_M_HEAD;
+    case HTTP_POST:
+        return HTTP_M_POST;
+    case HTTP_PUT:
+        return HTTP_M_PUT;
+    case HTTP_DELETE:
+        return HTTP_M_DELETE;
+    case HTTP_OPTIONS:
+        return HTTP_M_OPTIONS;
+    case HTTP_TRACE:
+        return HTTP_M_TRACE;
+    case HTTP_PATCH:
+        return HTTP_M_PATCH;
+    case HTTP_CONNECT:
+        return HTTP_M_CONNECT;
+    default:
+        return HTTP_M_OTHER;
     }
 }
 

@@ -21,46 +21,86 @@
 const char *http_status_text(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "";
     }
 }
 
@@ -163,8 +203,7 @@ static struct http_seg *push_seg(http_conn *c)
 {
     if (c->seg_tail == c->seg_cap) {
         if (c->seg_head > 0) { /* slide the live segments down */
-            memmove(c->segs, c->segs + c->seg_head,
-                    (c->seg_tail - c->seg_head) * sizeof *c->segs);
+            memmove(c->segs, c->segs + c->seg_head, (c->seg_tail - c->seg_head) * sizeof *c->segs);
             c->seg_tail -= c->seg_head;
             c->seg_head = 0;
         }
@@ -316,7 +355,10 @@ void http_conn_out_done(http_conn *c, ssize_t n)
 
 /* ------------------------------------------------------------------ response head */
 
-static int out_str(http_conn *c, const char *s) { return http__out_bytes(c, s, strlen(s)); }
+static int out_str(http_conn *c, const char *s)
+{
+    return http__out_bytes(c, s, strlen(s));
+}
 
 static size_t put_str(char *p, const char *s)
 {
@@ -377,8 +419,8 @@ int http_resp_start(http_ex *ex, int status)
 
 static bool reserved_header(const char *n, size_t len)
 {
-    static const char *const names[] = {"date", "server", "content-length", "transfer-encoding",
-                                        "connection", NULL};
+    static const char *const names[] = {
+        "date", "server", "content-length", "transfer-encoding", "connection", NULL};
     for (int i = 0; names[i]; i++) {
         size_t l = strlen(names[i]);
         if (l != len)
@@ -392,8 +434,7 @@ static bool reserved_header(const char *n, size_t len)
     return false;
 }
 
-int http_resp_header_n(http_ex *ex, const char *name, size_t nlen, const char *value,
-                       size_t vlen)
+int http_resp_header_n(http_ex *ex, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     if (!ex || !name || (!value && vlen) || nlen == 0 || nlen > 256 || vlen > 16384)
         return -EINVAL;
@@ -570,8 +611,9 @@ int http_resp_write_ref(http_ex *ex, const void *data, size_t len, http_release_
             release(arg);
         return -EINVAL;
     }
-    return write_seg(ex, &(struct http_seg){.kind = SEG_REF, .p = data, .len = len,
-                                            .release = release, .arg = arg});
+    return write_seg(
+        ex,
+        &(struct http_seg){.kind = SEG_REF, .p = data, .len = len, .release = release, .arg = arg});
 }
 
 int http_resp_write_file(http_ex *ex, int fd, int64_t off, int64_t len, http_release_fn release,
@@ -582,8 +624,11 @@ int http_resp_write_file(http_ex *ex, int fd, int64_t off, int64_t len, http_rel
             release(arg);
         return -EINVAL;
     }
-    return write_seg(ex, &(struct http_seg){.kind = SEG_FILE, .fd = fd, .off = (uint64_t)off,
-                                            .len = (uint64_t)len, .release = release,
+    return write_seg(ex, &(struct http_seg){.kind = SEG_FILE,
+                                            .fd = fd,
+                                            .off = (uint64_t)off,
+                                            .len = (uint64_t)len,
+                                            .release = release,
                                             .arg = arg});
 }
 
@@ -601,8 +646,7 @@ int http_resp_end(http_ex *ex)
     return 0;
 }
 
-int http_resp_send(http_ex *ex, int status, const char *content_type, const void *body,
-                   size_t len)
+int http_resp_send(http_ex *ex, int status, const char *content_type, const void *body, size_t len)
 {
     int err = http_resp_start(ex, status);
     if (!err && content_type)
@@ -616,7 +660,10 @@ int http_resp_send(http_ex *ex, int status, const char *content_type, const void
     return err;
 }
 
-bool http_resp_started(const http_ex *ex) { return ex && ex->resp_state != RESP_NONE; }
+bool http_resp_started(const http_ex *ex)
+{
+    return ex && ex->resp_state != RESP_NONE;
+}
 
 void http_resp_close_after(http_ex *ex)
 {

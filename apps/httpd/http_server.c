@@ -20,25 +20,25 @@
 
 struct reg_entry {
     struct reg_entry *prev, *next;
-    weft_waker waker;       /* the connection task's, cloned at its first poll */
-    _Atomic bool idle;      /* waiting for the next request, holding no request bytes */
-    _Atomic bool kicked;    /* asked to close if idle (reclaim at the cap) */
+    weft_waker waker;    /* the connection task's, cloned at its first poll */
+    _Atomic bool idle;   /* waiting for the next request, holding no request bytes */
+    _Atomic bool kicked; /* asked to close if idle (reclaim at the cap) */
 };
 
 struct httpd_server {
     weft_rt *rt;
     httpd_server_cfg cfg;
-    http_config http;             /* the connections' config (limits filled in) */
+    http_config http; /* the connections' config (limits filled in) */
     weft_listener **lns;
     unsigned nlns;
     weft_join **accept_joins;
     weft_semaphore *sem;
-    weft_notify *idle_notify;     /* notified when draining and the last connection ends */
+    weft_notify *idle_notify; /* notified when draining and the last connection ends */
     _Atomic bool draining;
     _Atomic size_t active;
     _Atomic uint64_t accepted;
-    pthread_mutex_t lock;         /* guards the registry */
-    struct reg_entry head;        /* sentinel; oldest connection first */
+    pthread_mutex_t lock;  /* guards the registry */
+    struct reg_entry head; /* sentinel; oldest connection first */
     int port;
 };
 
@@ -102,22 +102,22 @@ enum { NIOV = 16 };
 
 struct conn_task {
     httpd_server *srv;
-    weft_stream *sock;      /* owned: closed by conn_drop */
-    weft_permit permit;     /* owned: released by conn_drop */
+    weft_stream *sock;  /* owned: closed by conn_drop */
+    weft_permit permit; /* owned: released by conn_drop */
     struct reg_entry reg;
-    uint8_t op;             /* the IO future in flight (OP_*) */
+    uint8_t op; /* the IO future in flight (OP_*) */
     bool registered;
-    bool op_on_heap;        /* the op in flight uses a heap buffer */
+    bool op_on_heap; /* the op in flight uses a heap buffer */
     uint32_t linger_bytes;
     int64_t linger_deadline;
-    size_t file_len;        /* length asked of the sendfile in flight */
+    size_t file_len; /* length asked of the sendfile in flight */
     union {
         weft_read_some rd;
         weft_writev wv;
         weft_sendfile sf;
     } io;
     struct iovec iov[NIOV];
-    http_conn c;            /* the engine, with its landing pad */
+    http_conn c; /* the engine, with its landing pad */
 };
 
 static void conn_gone(httpd_server *s)
@@ -342,7 +342,7 @@ static weft_poll accept_poll(void *state, weft_cx *cx, void *out)
             weft_permit_release(&a->permit);
             if (a->err == -ECANCELED || a->err == -EINVAL)
                 break; /* the listener was closed */
-            continue; /* EMFILE and friends: the listener pauses itself (F1) */
+            continue;  /* EMFILE and friends: the listener pauses itself (F1) */
         }
         start_conn(s, a->conn, &a->permit);
         a->conn = NULL;
@@ -436,8 +436,14 @@ int httpd_server_start(httpd_server *s)
     return 0;
 }
 
-int httpd_server_port(const httpd_server *s) { return s->port; }
-const http_config *httpd_server_http_config(const httpd_server *s) { return &s->http; }
+int httpd_server_port(const httpd_server *s)
+{
+    return s->port;
+}
+const http_config *httpd_server_http_config(const httpd_server *s)
+{
+    return &s->http;
+}
 
 void httpd_server_shutdown(httpd_server *s)
 {

@@ -30,14 +30,14 @@ extern "C" {
 
 /* Server options. Zero means the default shown. */
 typedef struct httpd_server_cfg {
-    weft_sockaddr addr;       /* where to listen (required; port 0 picks one) */
-    unsigned listeners;       /* SO_REUSEPORT listeners, each with its accept task;
-                                 default: the runtime's worker count */
-    size_t max_conns;         /* 10000: open connections (the semaphore's permits) */
-    int backlog;              /* 4096 */
-    int64_t linger_time;      /* 2 s: after an error response, drain input at most this long */
-    bool peer_names;          /* record "ip:port" of each peer (access logs) */
-    http_config http;         /* routes, handlers, limits; copied (its strings are not) */
+    weft_sockaddr addr;  /* where to listen (required; port 0 picks one) */
+    unsigned listeners;  /* SO_REUSEPORT listeners, each with its accept task;
+                            default: the runtime's worker count */
+    size_t max_conns;    /* 10000: open connections (the semaphore's permits) */
+    int backlog;         /* 4096 */
+    int64_t linger_time; /* 2 s: after an error response, drain input at most this long */
+    bool peer_names;     /* record "ip:port" of each peer (access logs) */
+    http_config http;    /* routes, handlers, limits; copied (its strings are not) */
 } httpd_server_cfg;
 
 typedef struct httpd_server httpd_server;

@@ -44,32 +44,33 @@ struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-        "Usage: weft-httpd [OPTION]...\n"
-        "Serve the files of a directory over HTTP/1.1, on the weft async runtime.\n"
-        "\n"
-        "  --listen ADDR:PORT     address to listen on (default 127.0.0.1:8080; [::1]:8080 for IPv6)\n"
-        "  --root DIR             document root (default: the current directory)\n"
-        "  --workers N            worker threads (default: one per CPU)\n"
-        "  --max-conns N          open connections at most (default 10000)\n"
-        "  --backend uring|epoll  IO backend (default: io_uring when available)\n"
-        "  --plaintext PATH       answer 'Hello, World!' (text/plain) at PATH\n"
-        "  --metrics PATH         Prometheus metrics at PATH\n"
-        "  --access-log FILE|-    log each request (combined format) to FILE, or stdout\n"
-        "  --autoindex            list directories that have no index.html\n"
-        "  --allow-symlink-escape let symlinks point outside the root (default: refused)\n"
-        "  --header-timeout SEC   total time to receive a request head (default 10)\n"
-        "  --body-timeout SEC     time between two reads of a request body (default 10)\n"
-        "  --send-timeout SEC     time between two writes of a response (default 30)\n"
-        "  --keepalive-timeout SEC  idle time between requests (default 30)\n"
-        "  --max-body BYTES       largest request body (default 1048576)\n"
-        "  --max-requests N       requests per connection (default 10000)\n"
-        "  --shutdown-timeout SEC time to finish in-flight responses on SIGTERM (default 10)\n"
-        "  --quiet                no start-up and shutdown messages\n"
-        "  --help                 this text\n"
-        "  --version              the version\n"
-        "\n"
-        "SIGTERM or SIGINT stops accepting, finishes in-flight responses (within the shutdown\n"
-        "timeout), closes idle connections and exits 0; a second signal exits at once.\n");
+            "Usage: weft-httpd [OPTION]...\n"
+            "Serve the files of a directory over HTTP/1.1, on the weft async runtime.\n"
+            "\n"
+            "  --listen ADDR:PORT     address to listen on (default 127.0.0.1:8080; [::1]:8080 for "
+            "IPv6)\n"
+            "  --root DIR             document root (default: the current directory)\n"
+            "  --workers N            worker threads (default: one per CPU)\n"
+            "  --max-conns N          open connections at most (default 10000)\n"
+            "  --backend uring|epoll  IO backend (default: io_uring when available)\n"
+            "  --plaintext PATH       answer 'Hello, World!' (text/plain) at PATH\n"
+            "  --metrics PATH         Prometheus metrics at PATH\n"
+            "  --access-log FILE|-    log each request (combined format) to FILE, or stdout\n"
+            "  --autoindex            list directories that have no index.html\n"
+            "  --allow-symlink-escape let symlinks point outside the root (default: refused)\n"
+            "  --header-timeout SEC   total time to receive a request head (default 10)\n"
+            "  --body-timeout SEC     time between two reads of a request body (default 10)\n"
+            "  --send-timeout SEC     time between two writes of a response (default 30)\n"
+            "  --keepalive-timeout SEC  idle time between requests (default 30)\n"
+            "  --max-body BYTES       largest request body (default 1048576)\n"
+            "  --max-requests N       requests per connection (default 10000)\n"
+            "  --shutdown-timeout SEC time to finish in-flight responses on SIGTERM (default 10)\n"
+            "  --quiet                no start-up and shutdown messages\n"
+            "  --help                 this text\n"
+            "  --version              the version\n"
+            "\n"
+            "SIGTERM or SIGINT stops accepting, finishes in-flight responses (within the shutdown\n"
+            "timeout), closes idle connections and exits 0; a second signal exits at once.\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -95,9 +96,26 @@ static bool parse_num(const char *s, unsigned long long min, unsigned long long 
 }
 
 enum {
-    O_LISTEN = 'l', O_ROOT = 'r', O_WORKERS = 'w', O_MAXCONNS = 'm', O_BACKEND = 'b',
-    O_PLAIN = 'p', O_METRICS = 'M', O_LOG = 'a', O_AUTOINDEX = 'i', O_HELP = 'h', O_VERSION = 'V',
-    O_SYMLINK = 256, O_HTO, O_BTO, O_STO, O_KTO, O_MAXBODY, O_MAXREQ, O_SHUTDOWN, O_QUIET,
+    O_LISTEN = 'l',
+    O_ROOT = 'r',
+    O_WORKERS = 'w',
+    O_MAXCONNS = 'm',
+    O_BACKEND = 'b',
+    O_PLAIN = 'p',
+    O_METRICS = 'M',
+    O_LOG = 'a',
+    O_AUTOINDEX = 'i',
+    O_HELP = 'h',
+    O_VERSION = 'V',
+    O_SYMLINK = 256,
+    O_HTO,
+    O_BTO,
+    O_STO,
+    O_KTO,
+    O_MAXBODY,
+    O_MAXREQ,
+    O_SHUTDOWN,
+    O_QUIET,
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -131,8 +149,12 @@ static int parse_args(int argc, char **argv, struct options *o)
     while ((ch = getopt_long(argc, argv, ":", longs, NULL)) != -1) {
         const char *a = optarg;
         switch (ch) {
-        case O_LISTEN: o->listen = a; break;
-        case O_ROOT: o->root = a; break;
+        case O_LISTEN:
+            o->listen = a;
+            break;
+        case O_ROOT:
+            o->root = a;
+            break;
         case O_WORKERS:
             if (!parse_num(a, 1, 1024, &v))
                 return bad("--workers wants a number from 1 to 1024, not '%s'", a);
@@ -160,10 +182,18 @@ static int parse_args(int argc, char **argv, struct options *o)
             else
                 o->metrics = a;
             break;
-        case O_LOG: o->access_log = a; break;
-        case O_AUTOINDEX: o->autoindex = true; break;
-        case O_SYMLINK: o->symlink_escape = true; break;
-        case O_QUIET: o->quiet = true; break;
+        case O_LOG:
+            o->access_log = a;
+            break;
+        case O_AUTOINDEX:
+            o->autoindex = true;
+            break;
+        case O_SYMLINK:
+            o->symlink_escape = true;
+            break;
+        case O_QUIET:
+            o->quiet = true;
+            break;
         case O_HTO:
         case O_BTO:
         case O_STO:
@@ -245,27 +275,29 @@ static struct {
 static int metrics_init(weft_rt *rt)
 {
     static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-    static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                     0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
     int err = 0;
     met.rt = rt;
     for (int i = 0; i < 5 && !err; i++) {
         const char *labels[] = {"code", classes[i], NULL};
-        err = weft_counter_new(&met.by_class[i], rt,
-                               &(weft_metric_opts){.name = "httpd_requests_total",
-                                                   .help = "HTTP requests answered, by status class",
-                                                   .labels = labels});
+        err =
+            weft_counter_new(&met.by_class[i], rt,
+                             &(weft_metric_opts){.name = "httpd_requests_total",
+                                                 .help = "HTTP requests answered, by status class",
+                                                 .labels = labels});
     }
     if (!err)
         err = weft_counter_new(&met.body_bytes, rt,
                                &(weft_metric_opts){.name = "httpd_response_body_bytes_total",
                                                    .help = "Response body bytes queued"});
     if (!err)
-        err = weft_histogram_new(&met.duration, rt,
-                                 &(weft_metric_opts){.name = "httpd_request_duration_seconds",
-                                                     .help = "From a complete request head to a complete response",
-                                                     .buckets = buckets,
-                                                     .nbuckets = sizeof buckets / sizeof buckets[0]});
+        err = weft_histogram_new(
+            &met.duration, rt,
+            &(weft_metric_opts){.name = "httpd_request_duration_seconds",
+                                .help = "From a complete request head to a complete response",
+                                .buckets = buckets,
+                                .nbuckets = sizeof buckets / sizeof buckets[0]});
     if (!err)
         err = weft_gauge_new(&met.active, rt,
                              &(weft_metric_opts){.name = "httpd_connections_active",
@@ -277,7 +309,10 @@ static int metrics_init(weft_rt *rt)
     return err;
 }
 
-static void free_text(void *p) { free(p); }
+static void free_text(void *p)
+{
+    free(p);
+}
 
 static weft_poll metrics_handle(http_ex *ex, void *state, weft_cx *cx)
 {
@@ -436,9 +471,13 @@ static weft_poll flusher_poll(void *state, weft_cx *cx, void *out)
     WEFT_ASYNC_END(f);
 }
 
-static void flusher_drop(void *state) { weft_interval_drop(&((struct flusher *)state)->iv); }
+static void flusher_drop(void *state)
+{
+    weft_interval_drop(&((struct flusher *)state)->iv);
+}
 
-static const weft_future_type flusher_type = {.name = "access-log", .poll = flusher_poll,
+static const weft_future_type flusher_type = {.name = "access-log",
+                                              .poll = flusher_poll,
                                               .drop = flusher_drop,
                                               .state_size = sizeof(struct flusher)};
 
@@ -512,8 +551,8 @@ static void main_drop(void *state)
     weft_signals_close(m->sig);
 }
 
-static const weft_future_type main_type = {.name = "main", .poll = main_poll, .drop = main_drop,
-                                           .state_size = sizeof(struct main_task)};
+static const weft_future_type main_type = {
+    .name = "main", .poll = main_poll, .drop = main_drop, .state_size = sizeof(struct main_task)};
 
 /* ------------------------------------------------------------------ main */
 
@@ -533,20 +572,26 @@ static void raise_nofile(size_t want)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want + 128)
-        fprintf(stderr, "weft-httpd: note: the descriptor limit (%llu) is below --max-conns; "
-                        "accepts will pause when it is reached\n", (unsigned long long)rl.rlim_cur);
+        fprintf(stderr,
+                "weft-httpd: note: the descriptor limit (%llu) is below --max-conns; "
+                "accepts will pause when it is reached\n",
+                (unsigned long long)rl.rlim_cur);
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = {.listen = "127.0.0.1:8080", .root = ".", .max_conns = 10000,
+    struct options o = {.listen = "127.0.0.1:8080",
+                        .root = ".",
+                        .max_conns = 10000,
                         .shutdown_timeout = WEFT_SEC(10)};
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;
     weft_sockaddr addr;
     if (weft_sockaddr_parse(&addr, o.listen) < 0)
-        return bad("--listen wants a numeric ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, not '%s'", o.listen);
+        return bad(
+            "--listen wants a numeric ADDR:PORT such as 127.0.0.1:8080 or [::1]:8080, not '%s'",
+            o.listen);
 
     /* Before any thread: the signals we read must be blocked everywhere. */
     static const int sigs[] = {SIGINT, SIGTERM};
@@ -557,14 +602,17 @@ int main(int argc, char **argv)
     if (o.access_log) {
         if (strcmp(o.access_log, "-") == 0)
             alog.fd = STDOUT_FILENO;
-        else if ((alog.fd = open(o.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0) {
-            fprintf(stderr, "weft-httpd: cannot open the access log %s: %s\n", o.access_log, strerror(errno));
+        else if ((alog.fd = open(o.access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) <
+                 0) {
+            fprintf(stderr, "weft-httpd: cannot open the access log %s: %s\n", o.access_log,
+                    strerror(errno));
             return 1;
         }
     }
 
     httpd_files *files = NULL;
-    int err = httpd_files_new(&files, &(httpd_files_cfg){.root = o.root, .autoindex = o.autoindex,
+    int err = httpd_files_new(&files, &(httpd_files_cfg){.root = o.root,
+                                                         .autoindex = o.autoindex,
                                                          .allow_symlink_escape = o.symlink_escape});
     if (err < 0) {
         fprintf(stderr, "weft-httpd: cannot serve %s: %s\n", o.root, weft_strerror(err));
@@ -572,7 +620,8 @@ int main(int argc, char **argv)
     }
 
     weft_rt *rt = NULL;
-    err = weft_rt_new(&rt, &(weft_rt_config){.workers = o.workers, .thread_name = "httpd",
+    err = weft_rt_new(&rt, &(weft_rt_config){.workers = o.workers,
+                                             .thread_name = "httpd",
                                              .io_backend = o.backend,
                                              .on_thread_stop = worker_stop});
     if (err < 0) {
@@ -598,7 +647,10 @@ int main(int argc, char **argv)
         .addr = addr,
         .max_conns = o.max_conns,
         .peer_names = alog.fd >= 0,
-        .http = {.limits = o.limits, .routes = routes, .nroutes = nroutes, .fallback = &files_h,
+        .http = {.limits = o.limits,
+                 .routes = routes,
+                 .nroutes = nroutes,
+                 .fallback = &files_h,
                  .on_done = (o.metrics || alog.fd >= 0) ? on_done : NULL},
     };
     httpd_server *srv = NULL;
@@ -621,9 +673,11 @@ int main(int argc, char **argv)
         weft_sockaddr_format(&addr, shown, sizeof shown);
         char *colon = strrchr(shown, ':');
         if (colon)
-            snprintf(colon + 1, sizeof shown - (size_t)(colon + 1 - shown), "%d", httpd_server_port(srv));
+            snprintf(colon + 1, sizeof shown - (size_t)(colon + 1 - shown), "%d",
+                     httpd_server_port(srv));
         char real[PATH_MAX];
-        fprintf(stderr, "weft-httpd %s: serving %s on http://%s/ (%u workers, %s, max %zu connections)\n",
+        fprintf(stderr,
+                "weft-httpd %s: serving %s on http://%s/ (%u workers, %s, max %zu connections)\n",
                 HTTPD_VERSION, realpath(o.root, real) ? real : o.root, shown, weft_rt_workers(rt),
                 weft_io_backend_name(rt), o.max_conns);
     }

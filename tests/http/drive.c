@@ -5,8 +5,14 @@
 #include <string.h>
 #include <unistd.h>
 
-static void *nop_clone(void *d) { return d; }
-static void nop(void *d) { (void)d; }
+static void *nop_clone(void *d)
+{
+    return d;
+}
+static void nop(void *d)
+{
+    (void)d;
+}
 static const weft_waker_vtable nop_vt = {nop_clone, nop, nop, nop};
 
 weft_cx *drive_cx(void)

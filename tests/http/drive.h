@@ -7,12 +7,12 @@
 #include "http_conn.h"
 
 typedef struct drive_result {
-    char *out;       /* everything the server sent (NUL-terminated; malloc'd) */
+    char *out; /* everything the server sent (NUL-terminated; malloc'd) */
     size_t out_len;
-    bool closed;     /* the engine asked to close */
-    bool lingered;   /* ... after an error response */
-    int writes;      /* write steps taken */
-    int waits;       /* HTTP_NEXT_WAIT seen (a handler waited on a foreign future) */
+    bool closed;   /* the engine asked to close */
+    bool lingered; /* ... after an error response */
+    int writes;    /* write steps taken */
+    int waits;     /* HTTP_NEXT_WAIT seen (a handler waited on a foreign future) */
 } drive_result;
 
 /* Run `in` through a fresh connection. eof: the peer closes after the last byte (else the

@@ -38,8 +38,8 @@ static weft_poll echo_handle(http_ex *ex, void *state, weft_cx *cx)
     return WEFT_READY;
 }
 
-static const http_handler echo_handler = {.name = "echo", .handle = echo_handle,
-                                          .state_size = sizeof(struct echo)};
+static const http_handler echo_handler = {
+    .name = "echo", .handle = echo_handle, .state_size = sizeof(struct echo)};
 
 /* Ignores the body and answers "ok". */
 static weft_poll ok_handle(http_ex *ex, void *state, weft_cx *cx)
@@ -74,8 +74,8 @@ static weft_poll stream_handle(http_ex *ex, void *state, weft_cx *cx)
     http_resp_end(ex);
     return WEFT_READY;
 }
-static const http_handler stream_handler = {.name = "stream", .handle = stream_handle,
-                                            .state_size = sizeof(struct stream)};
+static const http_handler stream_handler = {
+    .name = "stream", .handle = stream_handle, .state_size = sizeof(struct stream)};
 
 static const http_route routes[] = {
     {.path = "/ok", .prefix = false, .handler = &ok_handler},
@@ -149,7 +149,8 @@ TEST(pipelined_responses_leave_in_one_write)
     int st[8];
     ASSERT_EQ(statuses(r.out, st, 8), 4);
     ASSERT_EQ(r.writes, 1);
-    const char *a = strstr(r.out, "\r\n\r\nok"), *b = strstr(r.out, "P=/1 "), *c = strstr(r.out, "P=/3 ");
+    const char *a = strstr(r.out, "\r\n\r\nok"), *b = strstr(r.out, "P=/1 "),
+               *c = strstr(r.out, "P=/3 ");
     ASSERT_TRUE(a && b && c && a < b && b < c);
     ASSERT_TRUE(strstr(r.out, "P=/2") == NULL); /* HEAD: no body */
     drive_result_free(&r);
@@ -174,7 +175,8 @@ TEST(content_length_body)
 {
     setup();
     drive_result r;
-    const char *req = "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello worldGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *req = "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello worldGET /ok "
+                      "HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 5, false, &r), 0);
     ASSERT_TRUE(strstr(r.out, "L=11 B=hello world") != NULL);
     ASSERT_TRUE(strstr(r.out, "\r\n\r\nok") != NULL);
@@ -185,9 +187,10 @@ TEST(unread_body_is_drained_and_connection_kept)
 {
     setup();
     drive_result r;
-    const char *req = "POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nxxxxx"
-                      "POST /ok HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
-                      "GET /z HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *req =
+        "POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nxxxxx"
+        "POST /ok HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
+        "GET /z HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 7, false, &r), 0);
     int st[8];
     ASSERT_EQ(statuses(r.out, st, 8), 3);
@@ -200,7 +203,8 @@ TEST(connection_close_and_http10)
 {
     setup();
     drive_result r;
-    const char *req = "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *req = "GET /ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /ok "
+                      "HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, false, &r), 0);
     int st[4];
     ASSERT_EQ(statuses(r.out, st, 4), 1); /* nothing after close is answered */
@@ -240,7 +244,8 @@ TEST(expect_100_continue)
     setup();
     drive_result r;
     /* The head arrives alone: the handler's first body read sends 100 Continue. */
-    const char *head = "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+    const char *head =
+        "POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
     ASSERT_EQ(drive(&cfg, head, strlen(head), 0, false, &r), 0);
     ASSERT_TRUE(strncmp(r.out, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0);
     drive_result_free(&r);
@@ -251,13 +256,16 @@ TEST(expect_100_continue)
     ASSERT_TRUE(strstr(r.out, "B=abc") != NULL);
     drive_result_free(&r);
     /* A handler that does not read: no 100, final answer, and the connection closes. */
-    snprintf(full, sizeof full, "POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+    snprintf(full, sizeof full,
+             "POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
     ASSERT_EQ(drive(&cfg, full, strlen(full), 0, false, &r), 0);
     ASSERT_TRUE(strstr(r.out, "100 Continue") == NULL);
     ASSERT_TRUE(strstr(r.out, "Connection: close") != NULL && r.closed);
     drive_result_free(&r);
     /* Unknown expectation: 417. */
-    ASSERT_EQ(first_status("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nExpect: tea\r\n\r\nx", 0), 417);
+    ASSERT_EQ(
+        first_status("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nExpect: tea\r\n\r\nx", 0),
+        417);
 }
 
 TEST(chunked_response_and_http10_stream)
@@ -267,7 +275,8 @@ TEST(chunked_response_and_http10_stream)
     const char *req = "GET /stream HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, false, &r), 0);
     ASSERT_TRUE(strstr(r.out, "Transfer-Encoding: chunked\r\n") != NULL);
-    ASSERT_TRUE(strstr(r.out, "\r\n\r\n7\r\npiece0;\r\n7\r\npiece1;\r\n7\r\npiece2;\r\n0\r\n\r\n") != NULL);
+    ASSERT_TRUE(
+        strstr(r.out, "\r\n\r\n7\r\npiece0;\r\n7\r\npiece1;\r\n7\r\npiece2;\r\n0\r\n\r\n") != NULL);
     drive_result_free(&r);
     req = "GET /stream HTTP/1.0\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, false, &r), 0);
@@ -280,7 +289,8 @@ TEST(options_star_and_absolute_form)
 {
     setup();
     drive_result r;
-    const char *req = "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET http://Example.org:8080/p/q?z HTTP/1.1\r\nHost: other\r\n\r\nGET http://h HTTP/1.1\r\nHost: h\r\n\r\n";
+    const char *req = "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET http://Example.org:8080/p/q?z "
+                      "HTTP/1.1\r\nHost: other\r\n\r\nGET http://h HTTP/1.1\r\nHost: h\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, false, &r), 0);
     ASSERT_TRUE(strstr(r.out, "Allow: GET, HEAD, OPTIONS\r\n") != NULL);
     ASSERT_TRUE(strstr(r.out, "P=/p/q Q=z V=11 H=Example.org:8080 ") != NULL);
@@ -375,11 +385,17 @@ static const struct bad bad_requests[] = {
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 413},
     /* Transfer-Encoding */
-    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n", 400},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n0\r\n\r\n",
+     400},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+     "5\r\n\r\n0\r\n\r\n",
+     400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
-    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+    {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n0\r\n\r\n",
+     400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n0\r\n\r\n", 400},
@@ -390,13 +406,22 @@ static const struct bad bad_requests[] = {
     {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", 400},
     {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n", 400},
     {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n", 400},
-    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\rc\r\nhello\r\n0\r\n\r\n", 400},
-    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n", 400},
-    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", 400},
-    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400},
-    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nx\r\n0\r\n\r\n", 400},
+    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n5;a=b\rc\r\nhello\r\n0\r\n\r\n",
+     400},
+    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n",
+     400},
+    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+     400},
+    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+     400},
+    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+     "chunked\r\n\r\nfffffffffffffffff\r\nx\r\n0\r\n\r\n",
+     400},
     {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", 400},
-    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: \x01\r\n\r\n", 400},
+    {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: "
+     "\x01\r\n\r\n",
+     400},
     {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n", 413},
     {"POST /e HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nz\r\n", 400},
     /* sizes */
@@ -456,7 +481,9 @@ TEST(rejection_after_good_pipelined_request_keeps_order)
 {
     setup();
     drive_result r;
-    const char *req = "GET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *req =
+        "GET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+        "1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, true, &r), 0);
     int st[4] = {0};
     ASSERT_EQ(statuses(r.out, st, 4), 2);
@@ -470,7 +497,9 @@ TEST(upgrade_header_is_ignored_and_framing_kept)
 {
     setup();
     drive_result r;
-    const char *req = "POST /e HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 5\r\n\r\nhelloGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *req =
+        "POST /e HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: "
+        "Upgrade\r\nContent-Length: 5\r\n\r\nhelloGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, false, &r), 0);
     int st[4] = {0};
     ASSERT_EQ(statuses(r.out, st, 4), 2);
@@ -483,7 +512,8 @@ TEST(max_requests_closes)
     setup();
     cfg.limits.max_requests = 2;
     drive_result r;
-    const char *req = "GET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\n";
+    const char *req = "GET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET "
+                      "/ok HTTP/1.1\r\nHost: a\r\n\r\n";
     ASSERT_EQ(drive(&cfg, req, strlen(req), 0, false, &r), 0);
     int st[4] = {0};
     ASSERT_EQ(statuses(r.out, st, 4), 2);

@@ -173,7 +173,10 @@ static drive_result get(const char *req)
     return r;
 }
 
-static int status_of(const drive_result *r) { return r->out_len > 12 ? atoi(r->out + 9) : 0; }
+static int status_of(const drive_result *r)
+{
+    return r->out_len > 12 ? atoi(r->out + 9) : 0;
+}
 
 static const char *body_of(const drive_result *r)
 {
@@ -204,29 +207,36 @@ TEST(get_head_and_conditionals)
     ASSERT_TRUE(strstr(r.out, "Content-Length: 14\r\n") != NULL);
     drive_result_free(&r);
 
-    snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"x\", %s\r\n\r\n", etag);
+    snprintf(req, sizeof req,
+             "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"x\", %s\r\n\r\n", etag);
     r = get(req);
     ASSERT_EQ(status_of(&r), 304);
     ASSERT_STREQ(body_of(&r), "");
     ASSERT_TRUE(strstr(r.out, "Content-Length") == NULL);
     drive_result_free(&r);
 
-    snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: W/%s\r\n\r\n", etag);
+    snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: W/%s\r\n\r\n",
+             etag);
     r = get(req);
     ASSERT_EQ(status_of(&r), 304); /* weak comparison for If-None-Match */
     drive_result_free(&r);
 
-    snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: %s\r\n\r\n", lastmod);
+    snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: %s\r\n\r\n",
+             lastmod);
     r = get(req);
     ASSERT_EQ(status_of(&r), 304);
     drive_result_free(&r);
 
-    r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+    r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 "
+            "GMT\r\n\r\n");
     ASSERT_EQ(status_of(&r), 200);
     drive_result_free(&r);
 
     /* If-None-Match wins over If-Modified-Since */
-    snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\nIf-Modified-Since: %s\r\n\r\n", lastmod);
+    snprintf(req, sizeof req,
+             "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\nIf-Modified-Since: "
+             "%s\r\n\r\n",
+             lastmod);
     r = get(req);
     ASSERT_EQ(status_of(&r), 200);
     drive_result_free(&r);
@@ -234,7 +244,8 @@ TEST(get_head_and_conditionals)
     r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Match: \"nope\"\r\n\r\n");
     ASSERT_EQ(status_of(&r), 412);
     drive_result_free(&r);
-    r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n");
+    r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Unmodified-Since: Sun, 06 Nov 1994 08:49:37 "
+            "GMT\r\n\r\n");
     ASSERT_EQ(status_of(&r), 412);
     drive_result_free(&r);
     snprintf(req, sizeof req, "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Match: %s\r\n\r\n", etag);
@@ -262,7 +273,8 @@ TEST(ranges)
     r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1,3-4\r\n\r\n");
     ASSERT_EQ(status_of(&r), 200);
     drive_result_free(&r);
-    r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\nIf-Range: \"stale\"\r\n\r\n");
+    r = get(
+        "GET /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\nIf-Range: \"stale\"\r\n\r\n");
     ASSERT_EQ(status_of(&r), 200);
     drive_result_free(&r);
     r = get("HEAD /hello.txt HTTP/1.1\r\nHost: a\r\nRange: bytes=0-1\r\n\r\n");
@@ -325,10 +337,10 @@ TEST(root_is_never_left)
         {"/%2e%2e/etc/passwd", 400},
         {"/dir/../../etc/passwd", 400},
         {"/dir/%2e%2e%2f%2e%2e%2fetc/passwd", 400},
-        {"/escape", 404},         /* a symlink to /etc/passwd */
+        {"/escape", 404},           /* a symlink to /etc/passwd */
         {"/updir/etc/passwd", 404}, /* a symlink to .. */
         {"/updir/", 404},
-        {"/inside", 200},         /* a symlink within the root is fine */
+        {"/inside", 200}, /* a symlink within the root is fine */
         {"/.git/config", 404},
         {"/%2egit/config", 404},
         {"/hello.txt%00.html", 400},

@@ -48,7 +48,8 @@ TEST(f3_slowloris_honest_client_keeps_low_latency)
         open_n++;
     }
     ASSERT_EQ(open_n, SLOW);
-    const char *slow_req = "GET / HTTP/1.1\r\nHost: a\r\nX-Slowloris: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *slow_req = "GET / HTTP/1.1\r\nHost: a\r\nX-Slowloris: "
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     size_t slow_len = strlen(slow_req);
 
     int honest = hu_connect(s.port);
@@ -86,8 +87,9 @@ TEST(f3_slowloris_honest_client_keeps_low_latency)
     }
     qsort(lat, (size_t)nlat, sizeof lat[0], cmp_i64);
     int64_t p50 = lat[nlat / 2] / 1000, p99 = lat[nlat * 99 / 100] / 1000;
-    fprintf(stderr, "honest client: %d requests during the attack, p50 %lld us, p99 %lld us; "
-                    "%d of %d slow connections closed by the server\n",
+    fprintf(stderr,
+            "honest client: %d requests during the attack, p50 %lld us, p99 %lld us; "
+            "%d of %d slow connections closed by the server\n",
             nlat, (long long)p50, (long long)p99, closed_by_server, SLOW);
     ASSERT_GT(nlat, 100);
     ASSERT_LT(p50, 20000);  /* 20 ms: generous, the VM is shared */
@@ -146,7 +148,7 @@ TEST(f8_idle_keepalive_connections_cost_little_memory)
     fprintf(stderr, "%d idle keep-alive connections: RSS %ld -> %ld KiB, %.0f bytes each\n", N,
             before, after, per);
 #ifndef WEFT_SANITIZE_THREAD /* TSan's shadow memory inflates every touched byte */
-    ASSERT_LT(per, 4096); /* F8 budget: 2-4 KiB; no read buffer is held while idle */
+    ASSERT_LT(per, 4096);    /* F8 budget: 2-4 KiB; no read buffer is held while idle */
 #endif
     /* and they are all still served */
     for (int i = 0; i < N; i += 97) {
@@ -173,7 +175,9 @@ TEST(f3_at_the_cap_idle_connections_make_room)
     /* An eleventh client is served at once: the longest-idle connection is asked to leave. */
     int64_t t0 = hu_now_ms();
     char out[512];
-    ASSERT_EQ(hu_request(s.port, "GET /plain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", out, sizeof out), 200);
+    ASSERT_EQ(hu_request(s.port, "GET /plain HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", out,
+                         sizeof out),
+              200);
     ASSERT_LT(hu_now_ms() - t0, 1000);
     bool closed;
     hu_recv(fds[0], out, sizeof out, sizeof out, 2000, &closed);

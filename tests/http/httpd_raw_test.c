@@ -10,8 +10,7 @@ static void start(void)
 {
     if (s.pid == 0)
         hu_start(&s, "--plaintext", "/plain", "--max-body", "1000", "--header-timeout", "2",
-                 "--keepalive-timeout", "2", "--body-timeout", "1", "--send-timeout", "1",
-                 NULL);
+                 "--keepalive-timeout", "2", "--body-timeout", "1", "--send-timeout", "1", NULL);
 }
 
 struct bad {
@@ -36,7 +35,9 @@ static const struct bad bad_requests[] = {
     {"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1x\r\n\r\na", 400},
-    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+    {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: "
+     "chunked\r\n\r\n0\r\n\r\n",
+     400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
     {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
     {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
@@ -90,7 +91,8 @@ TEST(pipelined_16_in_one_write_answered_in_order)
     start();
     char req[4096] = "";
     for (int i = 0; i < 16; i++)
-        sprintf(req + strlen(req), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", i % 4 == 3 ? "/hello.txt" : "/plain");
+        sprintf(req + strlen(req), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n",
+                i % 4 == 3 ? "/hello.txt" : "/plain");
     int fd = hu_connect(s.port);
     hu_sends(fd, req);
     char out[16384];

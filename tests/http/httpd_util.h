@@ -13,8 +13,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,7 +30,10 @@ typedef struct srv {
     char root[256];
 } srv;
 
-static inline int64_t hu_now_ms(void) { return weft_test_now_ns() / 1000000; }
+static inline int64_t hu_now_ms(void)
+{
+    return weft_test_now_ns() / 1000000;
+}
 
 /* A scratch document root with a few files. */
 static inline void hu_make_root(char *root, size_t cap)
@@ -194,7 +197,10 @@ static inline void hu_send(int fd, const void *p, size_t n)
     }
 }
 
-static inline void hu_sends(int fd, const char *s) { hu_send(fd, s, strlen(s)); }
+static inline void hu_sends(int fd, const char *s)
+{
+    hu_send(fd, s, strlen(s));
+}
 
 /* Read until the peer closes, `want` bytes arrived, or timeout. Returns the byte count;
  * *closed tells whether EOF (or a reset) was seen. out is NUL-terminated. */
@@ -264,7 +270,8 @@ static inline int hu_request(int port, const char *req, char *out, size_t cap)
 static inline long hu_rss_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
-    snprintf(path, sizeof path, strcmp(field, "Pss:") == 0 ? "/proc/%d/smaps_rollup" : "/proc/%d/status", (int)pid);
+    snprintf(path, sizeof path,
+             strcmp(field, "Pss:") == 0 ? "/proc/%d/smaps_rollup" : "/proc/%d/status", (int)pid);
     FILE *f = fopen(path, "r");
     long v = -1;
     if (!f)
