@@ -348,7 +348,8 @@ typedef struct weft_mpsc_send {
 
 /**
  * weft_mpsc_new - create a bounded channel of `capacity` (1 .. 2^30) elements of `elem_size`
- * bytes (1 .. 64 KiB; capacity * element at most 1 GiB), allocated at once.
+ * bytes (1 .. 64 KiB), allocated at once: capacity rounded up to a power of two, times
+ * elem_size + 8 rounded up to 8, at most 1 GiB.
  * Ownership: the caller owns one sender handle (*tx) and the receiver (*rx).
  * Threads: any. Returns 0; -EINVAL; -ENOMEM. *tx and *rx are NULL on failure.
  * Cancellation: never waits.

@@ -4,13 +4,12 @@
  * the next to read (written by the consumer only); a position p lives in slot p & (R - 1).
  * A send claims p with one CAS on `tail` if p - head < cap (producers share a cached copy of
  * head and re-read the real one only when the cache says "full"), copies its element and
- * publishes the slot's stamp = p + 1 (a seq_cst store). Bit 63 (SKIP) marks a slot a
- * cancelled sender reserved but never filled: the consumer steps over it. The consumer (no
- * CAS) waits for stamp == head + 1, copies, and publishes head + 1. It never writes to a slot:
- * the lines producers fill only travel producer -> consumer (an earlier crossbeam-style
- * version handed each slot back by rewriting its stamp, and that extra cache-line traffic
- * halved the throughput when producers and consumer ran on different cores). Since
- * p - head < cap <= R, the slot of p was read (position p - R < head) before p is claimed.
+ * publishes the slot's stamp = p + 1. Bit 63 (SKIP) marks a slot a cancelled sender reserved
+ * but never filled: the consumer steps over it. The consumer (no CAS) waits for
+ * stamp == head + 1, copies, and publishes head + 1; it never writes into a slot except to
+ * mark one it granted (below). Since p - head < cap <= R, the slot of p was read (position
+ * p - R < head) before p is claimed. (The first version used crossbeam's ArrayQueue stamps,
+ * the consumer handing each slot to the next lap; measured the same, and this is simpler.)
  *
  * UNBOUNDED: a list of blocks of BLOCK_CAP slots (crossbeam's list channel, single consumer).
  * `tail` counts positions, LAP per block; offset BLOCK_CAP is a transient "next block being
@@ -22,23 +21,27 @@
  * no reset and the consumer never writes to the lines producers are filling.
  *
  * RECEIVER WAKEUP (both kinds): rx_state IDLE / ARMED / WAKING. The consumer stores its waker
- * while IDLE (it owns rx_waker then), publishes ARMED (seq_cst) and re-checks its slot with a
- * seq_cst load. A producer, after its seq_cst publish, loads rx_state; only if it sees ARMED
- * does it CAS ARMED -> WAKING (one winner), wake rx_waker by reference, and store IDLE. The
- * two seq_cst store/load pairs are a Dekker handshake: either the producer sees ARMED or the
- * consumer sees the element. A send costs no RMW beyond its CAS and publish while the
- * consumer is busy.
+ * while IDLE (it owns rx_waker then), publishes ARMED (seq_cst), re-checks its next slot, and
+ * then looks at `tail` (seq_cst): if a sender has claimed the slot but not yet published it,
+ * the consumer asks to be polled again instead of parking. A sender claims with a seq_cst CAS
+ * on tail, publishes its slot with a plain release store, then loads rx_state (seq_cst); only
+ * if it sees ARMED does it CAS ARMED -> WAKING (one winner), wake rx_waker by reference, and
+ * store IDLE. The CAS and the ARMED store are in one total order: either the sender sees
+ * ARMED, or the consumer sees the claim. A send therefore costs one atomic read-modify-write
+ * (its claim) while the consumer is busy; the publish does not wait for the slot's cache line.
+ * Slots granted to waiting senders are marked (stamp = pos | GRANT) so the consumer parks on
+ * them: their writers publish with a seq_cst store and check rx_state like a Dekker pair.
  *
  * WAITING SENDERS (bounded): a sender that finds the ring full (or others queued: FIFO)
  * queues a node under the `senders` list lock and sets CH_WAITERS. The consumer checks
  * CH_WAITERS after every position it frees (seq_cst store of head, then a load: Dekker with
- * the sender's fetch_or + seq_cst re-read of head) and, if set, GRANTS: it claims the freed slot on behalf of the
- * head waiter (so nobody can overtake it), records the position in node.aux and stores
- * SEND_GRANTED last. The woken sender writes its element there. Because the element is
- * copied by the sender itself, a send future dropped before READY has never sent; its slot
- * is published as a SKIP, which the consumer steps over (granting the slot it frees to the
- * next waiter). The reserved position is never handed to another sender: per-sender order
- * would break.
+ * the sender's fetch_or + seq_cst re-read of head) and, if set, GRANTS: it claims the freed
+ * slot on behalf of the head waiter (so nobody can overtake it), marks it pos | GRANT,
+ * records the position in node.aux and stores SEND_GRANTED last. The woken sender writes its
+ * element there. Because the element is copied by the sender itself, a send future dropped
+ * before READY has never sent; its slot is published as a SKIP, which the consumer steps over
+ * (granting the slot it frees to the next waiter). The reserved position is never handed to
+ * another sender: per-sender order would break.
  *
  * Close: the last sender drop sets TX_CLOSED and wakes the consumer; receiver_close sets
  * RX_CLOSED and fails every queued sender with -EPIPE (granted senders still complete, as
@@ -59,6 +62,7 @@ enum { RX_IDLE = 0, RX_ARMED = 1, RX_WAKING = 2, RX_DEAD = 3 };
 #define SEND_CLOSED 2
 
 #define SKIP (1ull << 63)
+#define GRANT (1ull << 62) /* bounded: stamp = pos | GRANT while granted and not yet written */
 
 #define LAP 64u
 #define BLOCK_CAP (LAP - 1)
@@ -185,6 +189,10 @@ static int chan_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_
     if (elem_size == 0 || elem_size > MAX_ELEM)
         return -EINVAL;
     size_t stride = (sizeof(struct slot) + elem_size + 7) & ~(size_t)7;
+    if (!bounded) /* at most 2 slots a line: producers on different cores write neighbours
+                   * (measured: 14-15 -> 16-18 Mmsg/s on mpsc_unbounded; 64 bytes: 17-20 for
+                   * twice the memory again; the bounded ring gets slower when padded) */
+        stride = (stride + 31) & ~(size_t)31;
     if (bounded && (cap == 0 || cap > MAX_CAP || next_pow2(cap) * stride > MAX_RING))
         return -EINVAL;
     struct chan *c = weft__calloc(1, sizeof *c);
@@ -263,7 +271,8 @@ static void wake_rx(struct chan *c)
     }
 }
 
-/* After a seq_cst publish: wake the consumer if it is parked. */
+/* After a publish: wake the consumer if it is parked. The seq_cst load pairs with the
+ * consumer's seq_cst ARMED store (see "RECEIVER WAKEUP" at the top). */
 static inline void notify_rx(struct chan *c)
 {
     if (WEFT_UNLIKELY(atomic_load_explicit(&c->rx_state, memory_order_seq_cst) == RX_ARMED))
@@ -306,8 +315,20 @@ static inline int ring_claim(struct chan *c, uint64_t *pos, bool fresh)
     }
 }
 
-/* Write a claimed slot and publish it. */
+/* Write a slot claimed by our own CAS on tail and publish it. A release store is enough: the
+ * consumer decides whether it may park from `tail`, which our CAS changed before we look at
+ * rx_state, not from this stamp (see "RECEIVER WAKEUP"). */
 static inline void ring_publish(struct chan *c, uint64_t pos, const void *value)
+{
+    struct slot *s = ring_slot(c, pos);
+    copy_elem(s->data, value, c->elem_size);
+    st_release(&s->stamp, pos + 1);
+    notify_rx(c);
+}
+
+/* Write a slot granted by the consumer. It may have parked on this slot, so the stamp is the
+ * Dekker half here (seq_cst store, then the rx_state load). */
+static void ring_publish_granted(struct chan *c, uint64_t pos, const void *value)
 {
     struct slot *s = ring_slot(c, pos);
     copy_elem(s->data, value, c->elem_size);
@@ -357,6 +378,9 @@ static void grant_senders(struct chan *c)
         if (ring_claim(c, &pos, true) != 0)
             break;
         weft__waitlist_remove(&c->senders, w);
+        /* Tell our own later pops that this slot is owed by a waiter (not a send in flight):
+         * we may park on it, its writer publishes with seq_cst. */
+        st_relaxed(&ring_slot(c, pos)->stamp, pos | GRANT);
         w->aux = pos;
         weft__wakelist_take(&wl, &w->waker);
         st_release(&w->val, SEND_GRANTED);
@@ -419,8 +443,9 @@ static int list_push(struct chan *c, const void *value)
             }
             struct slot *s = block_slot(c, b, off);
             copy_elem(s->data, value, c->elem_size);
-            /* Tagged with the lap (block use), so a reused block needs no reset. */
-            atomic_store_explicit(&s->stamp, tail / LAP + 1, memory_order_seq_cst);
+            /* Tagged with the lap (block use), so a reused block needs no reset. Release is
+             * enough: the consumer parks or not from `tail` (see "RECEIVER WAKEUP"). */
+            st_release(&s->stamp, tail / LAP + 1);
             if (WEFT_UNLIKELY(next != NULL))
                 block_put(c, next);
             notify_rx(c);
@@ -569,7 +594,7 @@ static __attribute__((noinline)) weft_poll send_poll_slow(struct send *s, weft_c
     }
     if (v == SEND_CLOSED)
         return send_done(s, result, -EPIPE);
-    ring_publish(c, s->node.aux, s->value);
+    ring_publish_granted(c, s->node.aux, s->value);
     return send_done(s, result, 0);
 }
 
@@ -660,6 +685,21 @@ static inline void disarm(struct chan *c)
                                             memory_order_relaxed);
 }
 
+/* After arming (seq_cst) and finding our next slot unwritten: has a sender claimed it with its
+ * CAS on tail? (seq_cst load: the other half of the Dekker with that CAS.) A slot granted to
+ * a waiting sender does not count: its writer publishes with seq_cst and checks rx_state. */
+static bool send_in_flight(struct chan *c)
+{
+    uint64_t tail = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+    if (!c->cap)
+        return tail != c->head_pos;
+    uint64_t head = ld_relaxed(&c->head);
+    if (tail == head)
+        return false;
+    return atomic_load_explicit(&ring_slot(c, head)->stamp, memory_order_seq_cst) !=
+           (head | GRANT);
+}
+
 static __attribute__((noinline)) weft_poll recv_slow(struct chan *c, weft_cx *cx, void *value,
                                                      int *result)
 {
@@ -701,6 +741,12 @@ static __attribute__((noinline)) weft_poll recv_slow(struct chan *c, weft_cx *cx
         disarm(c);
         *result = pop(c, value, memory_order_acquire) == 0 ? 0 : -EPIPE;
         return WEFT_READY;
+    }
+    if (WEFT_UNLIKELY(send_in_flight(c))) {
+        /* A sender has claimed our next slot but not published it yet, and its look at
+         * rx_state may have come before our ARMED: it might not wake us. It is a few
+         * instructions from done, so ask to be polled again rather than park. */
+        weft_waker_wake_by_ref(&cx->waker);
     }
     return WEFT_PENDING;
 }

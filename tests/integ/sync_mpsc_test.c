@@ -179,6 +179,32 @@ TEST(waiting_senders_are_fifo)
     weft_mpsc_receiver_drop(rx);
 }
 
+TEST(receiver_parks_on_granted_slot_and_its_writer_wakes_it)
+{
+    weft_mpsc_sender *tx;
+    weft_mpsc_receiver *rx;
+    struct twaker ts = {0}, tr = {0};
+    weft_mpsc_send s1;
+    uint64_t first = 1, a = 2, v = 0;
+    int r;
+    ASSERT_EQ(weft_mpsc_new(&tx, &rx, 8, 1), 0);
+    ASSERT_EQ(weft_mpsc_try_send(tx, &first), 0);
+    weft_mpsc_send_init(&s1, tx, &a);
+    ASSERT_EQ(send1(&s1, &ts, &r), WEFT_PENDING);
+    ASSERT_EQ(recv1(rx, &tr, &v, &r), WEFT_READY); /* takes 1, grants the slot to s1 */
+    ASSERT_EQ(v, 1);
+    ASSERT_EQ(tw_wakes(&ts), 1);
+    ASSERT_EQ(recv1(rx, &tr, &v, &r), WEFT_PENDING); /* parks on the granted slot... */
+    ASSERT_EQ(tw_wakes(&tr), 0);                     /* ...without asking to be re-polled */
+    ASSERT_EQ(send1(&s1, &ts, &r), WEFT_READY);      /* the granted writer wakes it */
+    ASSERT_EQ(tw_wakes(&tr), 1);
+    ASSERT_EQ(recv1(rx, &tr, &v, &r), WEFT_READY);
+    ASSERT_EQ(v, 2);
+    weft_mpsc_sender_drop(tx);
+    weft_mpsc_receiver_drop(rx);
+    ASSERT_EQ(atomic_load(&ts.refs) + atomic_load(&tr.refs), 0);
+}
+
 TEST(dropped_granted_send_was_not_sent_and_slot_moves_on)
 {
     weft_mpsc_sender *tx;
