@@ -13,11 +13,12 @@ CMAKE_ARGS ?=
 WORKLOADS  ?=
 
 # Debian 12 packages the build and the test suite need.
-DEB_BUILD = cmake make gcc libc6-dev pkg-config liburing-dev
+DEB_BUILD = cmake make gcc libc6-dev pkg-config liburing-dev node-llhttp
 DEB_TEST  = clang valgrind curl wrk prometheus node-llhttp libuv1-dev
 # Extra packages for the side-by-side benchmarks (the peers are built offline from these).
 DEB_BENCH = librust-tokio-dev librust-smol-dev librust-async-executor-dev \
-            librust-async-lock-dev golang-go libuv1-dev libev-dev
+            librust-async-lock-dev golang-go libuv1-dev libev-dev \
+            nginx-light h2o librust-hyper-dev
 
 .PHONY: all build deps deps-bench run test test-release test-asan test-tsan bench install \
         format clean
@@ -50,7 +51,8 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	./$(BUILD)/examples/example_thousand_tasks
+	@echo "weft-httpd: serving ./www on http://127.0.0.1:8080/ (Ctrl-C stops it)"
+	./$(BUILD)/apps/weft-httpd --root www --autoindex --metrics /metrics
 
 # The whole suite three times: Release, ASan+UBSan, TSan (with the 4-slot run queue, so the
 # stealing paths run under TSan all the time).

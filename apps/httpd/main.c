@@ -596,6 +596,10 @@ int main(int argc, char **argv)
     /* Before any thread: the signals we read must be blocked everywhere. */
     static const int sigs[] = {SIGINT, SIGTERM};
     weft_signal_block(sigs, 2);
+    /* A shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
+     * the signalfd: restore the default (it stays blocked, so it only ever arrives there). */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(o.max_conns);
 

@@ -836,8 +836,10 @@ int weft_spawn_blocking_on(weft_rt *rt, weft_lane lane, weft_blocking_fn fn, voi
     err = atomic_load_explicit(&p->closed, memory_order_seq_cst) ? -ESHUTDOWN : -EAGAIN;
     uint64_t s = ld_relaxed(&t->state);
     do {
-        if (s & (TASK_SCHEDULED | TASK_COMPLETE))
-            goto out; /* taken meanwhile after all: it runs */
+        if (s & (TASK_SCHEDULED | TASK_COMPLETE)) {
+            err = 0; /* a thread took it meanwhile after all: it runs, so this call succeeded */
+            goto out;
+        }
     } while (!atomic_compare_exchange_weak_explicit(&t->state, &s, s | TASK_SCHEDULED,
                                                     memory_order_acq_rel, memory_order_relaxed));
 undo:
