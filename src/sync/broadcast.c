@@ -108,21 +108,6 @@ int weft_broadcast_sender_clone(weft_broadcast_sender *tx, weft_broadcast_sender
     return 0;
 }
 
-/* Unlink every waiting receiver and collect its waker; lock held (dropped and retaken per
- * batch of 32, with the batch woken in between). */
-static void wake_receivers_locked(struct bshared *sh, struct weft__wakelist *wl)
-{
-    struct weft__waiter *w;
-    while ((w = weft__waitlist_pop(&sh->wl))) {
-        weft__wakelist_take(wl, &w->waker);
-        if (weft__wakelist_full(wl)) {
-            weft__waitlist_unlock(&sh->wl);
-            weft__wakelist_wake(wl);
-            weft__waitlist_lock(&sh->wl);
-        }
-    }
-}
-
 void weft_broadcast_sender_drop(weft_broadcast_sender *tx)
 {
     struct bshared *sh = shared_of(tx);
@@ -132,7 +117,7 @@ void weft_broadcast_sender_drop(weft_broadcast_sender *tx)
     weft__wakelist_init(&wl);
     weft__waitlist_lock(&sh->wl);
     if (--sh->tx_count == 0)
-        wake_receivers_locked(sh, &wl); /* they will see the close */
+        weft__waitlist_take_all(&sh->wl, &wl); /* they will see the close */
     weft__waitlist_unlock(&sh->wl);
     weft__wakelist_wake(&wl);
     shared_put(sh);
@@ -172,7 +157,7 @@ int weft_broadcast_send(weft_broadcast_sender *tx, const void *value)
     }
     memcpy(sh->buf + (sh->tail % sh->cap) * sh->elem_size, value, sh->elem_size);
     sh->tail++;
-    wake_receivers_locked(sh, &wl);
+    weft__waitlist_take_all(&sh->wl, &wl);
     weft__waitlist_unlock(&sh->wl);
     weft__wakelist_wake(&wl);
     return 0;

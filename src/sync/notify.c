@@ -135,11 +135,7 @@ void weft_notify_waiters(weft_notify *n)
         weft__waitlist_remove(&n->wl, w);
         weft__wakelist_take(&wl, &w->waker);
         st_release(&w->val, NOTIFY_ALL);
-        if (weft__wakelist_full(&wl)) {
-            weft__waitlist_unlock(&n->wl);
-            weft__wakelist_wake(&wl);
-            weft__waitlist_lock(&n->wl);
-        }
+        weft__wakelist_flush_if_full(&wl, &n->wl);
     }
     /* Waits that queued meanwhile set WAITING again; otherwise leave it EMPTY/NOTIFIED. */
     weft__waitlist_unlock(&n->wl);
@@ -340,11 +336,7 @@ weft_poll weft_barrier_wait_poll(weft_barrier_wait *f, weft_cx *cx, bool *is_lea
             weft__waitlist_remove(&b->wl, x);
             weft__wakelist_take(&wl, &x->waker);
             st_release(&x->val, 1);
-            if (weft__wakelist_full(&wl)) {
-                weft__waitlist_unlock(&b->wl);
-                weft__wakelist_wake(&wl);
-                weft__waitlist_lock(&b->wl);
-            }
+            weft__wakelist_flush_if_full(&wl, &b->wl);
         }
         weft__waitlist_unlock(&b->wl);
         weft__wakelist_wake(&wl);

@@ -109,11 +109,7 @@ static void assign_locked(weft_semaphore *s, uint64_t rem, struct weft__wakelist
         weft__waitlist_remove(&s->wl, w);
         weft__wakelist_take(wl, &w->waker);
         st_release(&w->val, 0); /* last touch: the owner may finish and free the node now */
-        if (weft__wakelist_full(wl)) {
-            weft__waitlist_unlock(&s->wl);
-            weft__wakelist_wake(wl);
-            weft__waitlist_lock(&s->wl);
-        }
+        weft__wakelist_flush_if_full(wl, &s->wl);
     }
     if (s->wl.head)
         return;
@@ -187,18 +183,10 @@ void weft_semaphore_close(weft_semaphore *sem)
         return;
     atomic_fetch_or_explicit(&sem->state, SEM_CLOSED, memory_order_acq_rel);
     struct weft__wakelist wl;
-    struct weft__waiter *w;
     weft__wakelist_init(&wl);
     weft__waitlist_lock(&sem->wl);
-    while ((w = weft__waitlist_pop(&sem->wl))) {
-        /* val stays non-zero: "unlinked with a need left" is how the owner sees the close */
-        weft__wakelist_take(&wl, &w->waker);
-        if (weft__wakelist_full(&wl)) {
-            weft__waitlist_unlock(&sem->wl);
-            weft__wakelist_wake(&wl);
-            weft__waitlist_lock(&sem->wl);
-        }
-    }
+    /* val stays non-zero: "unlinked with a need left" is how the owner sees the close */
+    weft__waitlist_take_all(&sem->wl, &wl);
     atomic_fetch_and_explicit(&sem->state, ~SEM_WAITERS, memory_order_release);
     weft__waitlist_unlock(&sem->wl);
     weft__wakelist_wake(&wl);

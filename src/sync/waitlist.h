@@ -150,4 +150,27 @@ static inline void weft__wakelist_wake(struct weft__wakelist *wl)
     wl->n = 0;
 }
 
+/* With l locked: once the batch is full, unlock, wake it and lock again, so a completer can
+ * wake any number of waiters with bounded stack. */
+static inline void weft__wakelist_flush_if_full(struct weft__wakelist *wl,
+                                                struct weft__waitlist *l)
+{
+    if (weft__wakelist_full(wl)) {
+        weft__waitlist_unlock(l);
+        weft__wakelist_wake(wl);
+        weft__waitlist_lock(l);
+    }
+}
+
+/* Unlink every waiter of l and collect its waker (a close: the owners see it through the
+ * primitive's own state, not through `val`). Lock held; dropped and retaken per batch. */
+static inline void weft__waitlist_take_all(struct weft__waitlist *l, struct weft__wakelist *wl)
+{
+    struct weft__waiter *w;
+    while ((w = weft__waitlist_pop(l))) {
+        weft__wakelist_take(wl, &w->waker);
+        weft__wakelist_flush_if_full(wl, l);
+    }
+}
+
 #endif

@@ -85,19 +85,6 @@ int weft_watch_new(weft_watch_sender **tx, weft_watch_receiver **rx, size_t elem
     return 0;
 }
 
-static void wake_receivers_locked(struct wshared *sh, struct weft__wakelist *wl)
-{
-    struct weft__waiter *w;
-    while ((w = weft__waitlist_pop(&sh->wl))) {
-        weft__wakelist_take(wl, &w->waker);
-        if (weft__wakelist_full(wl)) {
-            weft__waitlist_unlock(&sh->wl);
-            weft__wakelist_wake(wl);
-            weft__waitlist_lock(&sh->wl);
-        }
-    }
-}
-
 int weft_watch_send(weft_watch_sender *tx, const void *value)
 {
     struct wshared *sh = shared_of(tx);
@@ -109,7 +96,7 @@ int weft_watch_send(weft_watch_sender *tx, const void *value)
     memcpy(sh->value, value, sh->elem_size);
     sh->version++;
     bool any = sh->rx_count != 0;
-    wake_receivers_locked(sh, &wl);
+    weft__waitlist_take_all(&sh->wl, &wl);
     weft__waitlist_unlock(&sh->wl);
     weft__wakelist_wake(&wl);
     return any ? 0 : -EPIPE;
@@ -124,7 +111,7 @@ void weft_watch_sender_drop(weft_watch_sender *tx)
     weft__wakelist_init(&wl);
     weft__waitlist_lock(&sh->wl);
     sh->tx_alive = false;
-    wake_receivers_locked(sh, &wl);
+    weft__waitlist_take_all(&sh->wl, &wl);
     weft__waitlist_unlock(&sh->wl);
     weft__wakelist_wake(&wl);
     shared_put(sh);
