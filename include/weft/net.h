@@ -126,7 +126,7 @@ WEFT_API uint64_t weft_listener_limit_hits(const weft_listener *ln);
 
 /* An accept future. Opaque-by-size. */
 typedef struct weft_accept {
-    uint64_t _opaque[72];
+    uint64_t _opaque[80];
 } weft_accept;
 
 /* Prepare to accept one connection on ln. Cannot fail. Threads: any. */

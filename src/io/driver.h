@@ -130,6 +130,7 @@ enum weft__io_opcode {
     WEFT__IO_FSYNC,
     WEFT__IO_STATX,
     WEFT__IO_SPLICE,
+    WEFT__IO_ACCEPT_MULTI,
     WEFT__IO_OPCODE_COUNT
 };
 
@@ -188,6 +189,7 @@ struct weft__io_op {
 #define WEFT__IO_F_CANCEL_SQE 0x2u /* uring: an ASYNC_CANCEL SQE for it sits at priv */
 #define WEFT__IO_F_CONNECTING 0x4u /* a non-blocking connect has been started */
 #define WEFT__IO_F_RETRY 0x8u      /* uring: the kernel said -EAGAIN; poll, then resubmit */
+#define WEFT__IO_F_MORE 0x10u      /* ACCEPT_MULTI: done runs again later (set while in done) */
 
 static inline uint32_t weft__io_clamp_len(size_t len)
 {
@@ -270,6 +272,16 @@ static inline void weft__io_prep_accept(struct weft__io_op *op, int fd, struct s
 {
     weft__io_prep(op, WEFT__IO_ACCEPT, fd, done);
     op->addr = addr, op->u.addrlen = addrlen;
+}
+
+/* io_uring only (5.19+): one op that accepts every connection as it comes. done runs once
+ * per accepted fd with WEFT__IO_F_MORE set in op->flags (the op stays in flight; do not reuse
+ * it), and a last time without it (an error, -ECANCELED after a cancel, or -EINVAL from a
+ * kernel without multishot accept). The epoll backend completes it with -EINVAL. */
+static inline void weft__io_prep_accept_multi(struct weft__io_op *op, int fd,
+                                              weft__io_done_fn done)
+{
+    weft__io_prep(op, WEFT__IO_ACCEPT_MULTI, fd, done);
 }
 
 static inline void weft__io_prep_connect(struct weft__io_op *op, int fd,

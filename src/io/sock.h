@@ -33,6 +33,7 @@
 
 #include "core/core.h"
 #include "io/io.h"
+#include "sync/waitlist.h"
 #include "sys/sys.h"
 #include "weft/io.h"
 #include "weft/net.h"
@@ -87,11 +88,28 @@ struct weft_stream {
     weft_sockaddr peer;  /* sockets: the peer's address when known (len 0 otherwise) */
 };
 
+/* Multishot accept (io_uring 5.19+, see tcp.c): one kernel op per listener accepts every
+ * connection as it arrives; accept futures take them from here. */
+struct weft__accept_engine {
+    struct weft__waitlist wl; /* waiting accept futures; its lock guards every field here */
+    struct weft__io_op op;    /* the multishot accept while `armed` (holds a handle ref) */
+    int *fds;                 /* accepted, not yet taken: a ring of cap slots */
+    uint32_t head, count, cap;
+    int32_t err;              /* why the last multishot ended, for the next acceptor; or 0 */
+    uint8_t armed;
+    _Atomic uint8_t unsupported; /* no multishot accept in this kernel: one accept at a time */
+    uint8_t got_any;
+};
+
 struct weft_listener {
     struct weft__handle h;
     _Atomic int64_t pause_until;   /* F1: no accept is started before this time (ns) */
     _Atomic uint64_t limit_hits;   /* accepts that failed with EMFILE/ENFILE/ENOBUFS/ENOMEM */
+    struct weft__accept_engine eng;
 };
+
+/* The listener's last reference is going: close the connections nobody took. */
+void weft__listener_fini(struct weft_listener *ln);
 
 struct weft_dgram {
     struct weft__handle h;

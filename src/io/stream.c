@@ -50,6 +50,8 @@ void weft__handle_release(struct weft__handle *h)
 {
     if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (h->kind == H_LISTENER)
+        weft__listener_fini((struct weft_listener *)h);
     if (!h->borrowed)
         weft__sys_close(h->fd);
     weft__free(h);

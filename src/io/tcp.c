@@ -6,6 +6,16 @@
  * therefore tries ten times a second instead of spinning, connections already accepted keep
  * being served (nothing else changes), and the pending connection is taken as soon as an fd
  * is free again. Transient errors (ECONNABORTED, EINTR, EAGAIN, EPERM, EPROTO) are retried.
+ *
+ * MULTISHOT (io_uring 5.19+). On io_uring a listener keeps one multishot accept in the kernel
+ * (its "engine", armed by the first accept future that finds nothing to take, on the reactor
+ * of the thread polling it). Every connection the kernel accepts lands in the engine's queue
+ * and wakes one waiting accept future; a burst of connections costs one submission instead
+ * of one per connection. Peer addresses are not delivered that way: weft_stream_peer_addr
+ * asks getpeername(2) when first called. The multishot ends on an error (EMFILE and the F1
+ * pause work as above: the next acceptor reports it and nobody re-arms before the pause
+ * ends), on close (the listener's shutdown makes the kernel end it), or at runtime shutdown.
+ * A kernel without it answers -EINVAL at once; the listener then accepts one at a time.
  */
 #include <netinet/tcp.h>
 
@@ -44,6 +54,8 @@ int weft__listen(weft_listener **out, const weft_sockaddr *addr, const weft_list
     ln->h.sub = (uint8_t)family;
     atomic_init(&ln->pause_until, 0);
     atomic_init(&ln->limit_hits, 0);
+    memset(&ln->eng, 0, sizeof ln->eng);
+    weft__waitlist_init(&ln->eng.wl);
     *out = ln;
     return 0;
 }
@@ -89,14 +101,19 @@ uint64_t weft_listener_limit_hits(const weft_listener *ln)
 
 /* ------------------------------------------------------------------ accept */
 
+enum { ACC_UNDECIDED = 0, ACC_MULTI = 1, ACC_SINGLE = 2 };
+
 struct acc {
     struct weft__opf f;
     struct weft_listener *ln;
     weft_sockaddr peer; /* written by the kernel while the accept is in flight */
     weft_sleep pause;   /* F1 back-off */
+    struct weft__waiter node; /* ACC_MULTI: queued on the engine while waiting */
     uint8_t inited;
     uint8_t pausing;    /* pause is armed */
     uint8_t finished;
+    uint8_t mode;       /* ACC_*: from the engine's queue, or one accept op of our own */
+    uint8_t held;       /* ACC_MULTI: we hold a reference on the listener (until finished) */
 };
 WEFT__IMPL(weft_accept, struct acc);
 
@@ -109,11 +126,17 @@ void weft_accept_init(weft_accept *pub, weft_listener *ln, int64_t deadline)
     a->inited = 1;
     a->pausing = 0;
     a->finished = 0;
+    a->mode = ACC_UNDECIDED;
+    a->held = 0;
+    memset(&a->node, 0, sizeof a->node);
 }
+
+static void acc_leave_queue(struct acc *a);
 
 static weft_poll acc_finish(struct acc *a, weft_stream **conn, int *result, int r,
                             struct weft_stream *s)
 {
+    acc_leave_queue(a);
     if (a->pausing) {
         weft_sleep_drop(&a->pause);
         a->pausing = 0;
@@ -143,11 +166,228 @@ static void hit_limit(struct weft_listener *ln)
     st_relaxed(&ln->pause_until, weft__now() + WEFT_ACCEPT_LIMIT_PAUSE);
 }
 
+/* F1: while the listener pauses after hitting the descriptor limit, wait (or time out).
+ * Returns true when the caller must return *ret; false to go on. */
+static bool acc_wait_pause(struct acc *a, weft_cx *cx, weft_stream **conn, int *result,
+                           weft_poll *ret)
+{
+    int64_t until = ld_relaxed(&a->ln->pause_until);
+    if (WEFT_LIKELY(until == 0) || weft__now() >= until) {
+        if (a->pausing) {
+            weft_sleep_drop(&a->pause);
+            a->pausing = 0;
+        }
+        return false;
+    }
+    if (!a->pausing) {
+        weft_sleep_until_init(&a->pause, until);
+        a->pausing = 1;
+    }
+    if (weft_sleep_poll(&a->pause, cx) == WEFT_READY) {
+        weft_sleep_drop(&a->pause);
+        a->pausing = 0;
+        return false;
+    }
+    *ret = WEFT_PENDING;
+    if (a->f.deadline != WEFT_NEVER) {
+        a->f.slept = 1;
+        if (weft_sleep_poll(&a->f.sleep, cx) == WEFT_READY)
+            *ret = acc_finish(a, conn, result, -ETIMEDOUT, NULL);
+    }
+    return true;
+}
+
+/* A connection the kernel accepted becomes a stream (or, out of memory, an F1 limit hit). */
+static weft_poll acc_take(struct acc *a, weft_stream **conn, int *result, int fd)
+{
+    struct weft_stream *s;
+    if (weft__stream_new(&s, fd, WEFT_STREAM_SOCKET, 0) < 0) {
+        weft__sys_close(fd);
+        hit_limit(a->ln);
+        return acc_finish(a, conn, result, -ENOMEM, NULL);
+    }
+    if (a->mode == ACC_SINGLE && a->peer.len <= sizeof a->peer.u)
+        s->peer = a->peer;
+    return acc_finish(a, conn, result, 0, s);
+}
+
+/* ------------------------------------------------------------------ the multishot engine */
+
+static bool engine_push(struct weft__accept_engine *e, int fd)
+{
+    if (e->count == e->cap) {
+        uint32_t cap = e->cap ? e->cap * 2 : 16;
+        int *fds = weft__alloc(cap * sizeof *fds);
+        if (!fds)
+            return false;
+        for (uint32_t i = 0; i < e->count; i++)
+            fds[i] = e->fds[(e->head + i) % e->cap];
+        weft__free(e->fds);
+        e->fds = fds, e->cap = cap, e->head = 0;
+    }
+    e->fds[(e->head + e->count++) % e->cap] = fd;
+    return true;
+}
+
+static int engine_pop(struct weft__accept_engine *e)
+{
+    int fd = e->fds[e->head];
+    e->head = (e->head + 1) % e->cap;
+    e->count--;
+    return fd;
+}
+
+/* Runs on the reactor that holds the multishot: once per connection (WEFT__IO_F_MORE), and
+ * once more when it ends. */
+static void engine_done(struct weft__io_op *op)
+{
+    struct weft__accept_engine *e = WEFT__IO_CONTAINER(op, struct weft__accept_engine, op);
+    struct weft_listener *ln = WEFT__IO_CONTAINER(e, struct weft_listener, eng);
+    bool more = (op->flags & WEFT__IO_F_MORE) != 0;
+    int32_t res = op->res;
+    struct weft__wakelist wk;
+
+    weft__wakelist_init(&wk);
+    weft__waitlist_lock(&e->wl);
+    if (res >= 0) {
+        e->got_any = 1;
+        if (weft__handle_closed(&ln->h) || !engine_push(e, res)) {
+            weft__sys_close(res);
+            if (!weft__handle_closed(&ln->h))
+                e->err = -ENOMEM;
+        }
+    } else if (!more && (res == -EINVAL || res == -EOPNOTSUPP) && !e->got_any &&
+               !weft__handle_closed(&ln->h)) {
+        st_relaxed(&e->unsupported, 1); /* acceptors go one at a time from now on */
+    } else if (res != -ECANCELED && !weft__handle_closed(&ln->h)) {
+        e->err = res;
+    }
+    if (!more) {
+        e->armed = 0;
+        weft__waitlist_take_all(&e->wl, &wk); /* one of them re-arms, or all see the end */
+    } else {
+        struct weft__waiter *w = weft__waitlist_pop(&e->wl);
+        if (w)
+            weft__wakelist_take(&wk, &w->waker);
+    }
+    weft__waitlist_unlock(&e->wl);
+    weft__wakelist_wake(&wk);
+    if (!more)
+        weft__handle_release(&ln->h); /* the multishot's reference */
+}
+
+void weft__listener_fini(struct weft_listener *ln)
+{
+    struct weft__accept_engine *e = &ln->eng;
+    while (e->count)
+        weft__sys_close(engine_pop(e));
+    weft__free(e->fds);
+    e->fds = NULL;
+}
+
+/* Off the engine's queue (a finished, timed-out or dropped accept). If connections are left
+ * and others wait, the next one is woken: a wakeup meant for us is never lost. */
+static void acc_leave_queue(struct acc *a)
+{
+    if (a->mode == ACC_MULTI) {
+        struct weft__accept_engine *e = &a->ln->eng;
+        struct weft__wakelist wk;
+        weft__wakelist_init(&wk);
+        weft__waitlist_lock(&e->wl);
+        if (a->node.queued)
+            weft__waitlist_remove(&e->wl, &a->node);
+        if (e->count || e->err) {
+            struct weft__waiter *w = weft__waitlist_pop(&e->wl);
+            if (w)
+                weft__wakelist_take(&wk, &w->waker);
+        }
+        weft__waitlist_unlock(&e->wl);
+        weft__wakelist_wake(&wk);
+        weft_waker_drop(&a->node.waker);
+    }
+    if (a->held) {
+        a->held = 0;
+        weft__handle_release(&a->ln->h); /* last: it may free the listener */
+    }
+}
+
+/* ACC_MULTI: take a connection from the engine, or wait on it (arming it if needed). Sets
+ * a->mode = ACC_SINGLE and returns PENDING without waiting when the kernel turns out to lack
+ * multishot accept; the caller then goes on with its own accept op. */
+static weft_poll acc_poll_multi(struct acc *a, weft_cx *cx, weft_stream **conn, int *result)
+{
+    struct weft_listener *ln = a->ln;
+    struct weft__accept_engine *e = &ln->eng;
+    weft_poll ret;
+
+    for (;;) {
+        weft__waitlist_lock(&e->wl);
+        if (a->node.queued)
+            weft__waitlist_remove(&e->wl, &a->node);
+        if (e->count) {
+            int fd = engine_pop(e);
+            weft__waitlist_unlock(&e->wl);
+            return acc_take(a, conn, result, fd);
+        }
+        if (e->err) {
+            int err = e->err;
+            e->err = 0;
+            weft__waitlist_unlock(&e->wl);
+            if (limit_error(err)) {
+                hit_limit(ln);
+                return acc_finish(a, conn, result, err, NULL);
+            }
+            if (transient_error(err))
+                continue;
+            return acc_finish(a, conn, result, err, NULL);
+        }
+        if (weft__handle_closed(&ln->h)) {
+            weft__waitlist_unlock(&e->wl);
+            return acc_finish(a, conn, result, -ECANCELED, NULL);
+        }
+        if (ld_relaxed(&e->unsupported)) {
+            weft__waitlist_unlock(&e->wl);
+            weft_waker_drop(&a->node.waker);
+            a->mode = ACC_SINGLE;
+            return WEFT_PENDING;
+        }
+        bool arm = false;
+        if (!e->armed) {
+            if (ld_relaxed(&ln->pause_until) != 0 && weft__now() < ld_relaxed(&ln->pause_until)) {
+                weft__waitlist_unlock(&e->wl);
+                if (acc_wait_pause(a, cx, conn, result, &ret))
+                    return ret;
+                continue;
+            }
+            if (!weft__budget(cx)) {
+                weft__waitlist_unlock(&e->wl);
+                return WEFT_PENDING;
+            }
+            e->armed = 1;
+            weft__handle_ref(&ln->h);
+            weft__io_prep_accept_multi(&e->op, ln->h.fd, engine_done);
+            arm = true;
+        }
+        weft__waiter_set_waker(&a->node, &cx->waker);
+        weft__waitlist_push(&e->wl, &a->node);
+        weft__waitlist_unlock(&e->wl);
+        if (arm)
+            weft__io_submit_any(weft_cx_rt(cx), &e->op);
+        if (a->f.deadline != WEFT_NEVER) {
+            a->f.slept = 1;
+            if (weft_sleep_poll(&a->f.sleep, cx) == WEFT_READY)
+                return acc_finish(a, conn, result, -ETIMEDOUT, NULL);
+        }
+        return WEFT_PENDING;
+    }
+}
+
 weft_poll weft_accept_poll(weft_accept *pub, weft_cx *cx, weft_stream **conn, int *result)
 {
     struct acc *a = (struct acc *)pub;
     int dummy;
     int32_t res;
+    weft_poll ret;
 
     if (!result)
         result = &dummy;
@@ -160,26 +400,26 @@ weft_poll weft_accept_poll(weft_accept *pub, weft_cx *cx, weft_stream **conn, in
     if (!a->inited || a->finished || !a->ln || !conn || !cx)
         return acc_finish(a, conn, result, -EINVAL, NULL);
     struct weft_listener *ln = a->ln;
+    if (a->mode == ACC_UNDECIDED) {
+        weft_rt *rt = weft_cx_rt(cx);
+        a->mode = rt && weft__io_backend_of(rt) == WEFT__IO_BACKEND_URING &&
+                          !ld_relaxed(&ln->eng.unsupported)
+                      ? ACC_MULTI
+                      : ACC_SINGLE;
+    }
+    if (a->mode == ACC_MULTI) {
+        if (!a->held) { /* a close from another task must not free the listener under us */
+            weft__handle_ref(&ln->h);
+            a->held = 1;
+        }
+        ret = acc_poll_multi(a, cx, conn, result);
+        if (a->mode == ACC_MULTI || ret == WEFT_READY)
+            return ret;
+    }
     for (;;) {
         if (!a->f.inflight) {
-            int64_t until = ld_relaxed(&ln->pause_until);
-            if (WEFT_UNLIKELY(until != 0) && weft__now() < until) {
-                if (!a->pausing) {
-                    weft_sleep_until_init(&a->pause, until);
-                    a->pausing = 1;
-                }
-                if (weft_sleep_poll(&a->pause, cx) == WEFT_PENDING) {
-                    if (a->f.deadline != WEFT_NEVER) {
-                        a->f.slept = 1;
-                        if (weft_sleep_poll(&a->f.sleep, cx) == WEFT_READY)
-                            return acc_finish(a, conn, result, -ETIMEDOUT, NULL);
-                    }
-                    return WEFT_PENDING;
-                }
-                weft_sleep_drop(&a->pause);
-                a->pausing = 0;
-                continue;
-            }
+            if (acc_wait_pause(a, cx, conn, result, &ret))
+                return ret;
             if (!weft__budget(cx))
                 return WEFT_PENDING;
             memset(&a->peer, 0, sizeof a->peer);
@@ -192,17 +432,8 @@ weft_poll weft_accept_poll(weft_accept *pub, weft_cx *cx, weft_stream **conn, in
         }
         if (weft__opf_poll(&a->f, cx, &res) == WEFT_PENDING)
             return WEFT_PENDING;
-        if (res >= 0) {
-            struct weft_stream *s;
-            if (weft__stream_new(&s, res, WEFT_STREAM_SOCKET, 0) < 0) {
-                weft__sys_close(res);
-                hit_limit(ln);
-                return acc_finish(a, conn, result, -ENOMEM, NULL);
-            }
-            if (a->peer.len <= sizeof a->peer.u)
-                s->peer = a->peer;
-            return acc_finish(a, conn, result, 0, s);
-        }
+        if (res >= 0)
+            return acc_take(a, conn, result, res);
         if (limit_error(res)) {
             hit_limit(ln);
             return acc_finish(a, conn, result, res, NULL);
@@ -217,6 +448,9 @@ void weft_accept_drop(weft_accept *pub)
     if (!pub)
         return;
     struct acc *a = (struct acc *)pub;
+    if (!a->inited || a->finished)
+        return;
+    acc_leave_queue(a);
     if (a->pausing) {
         weft_sleep_drop(&a->pause);
         a->pausing = 0;

@@ -66,6 +66,7 @@ _Static_assert(_Alignof(struct weft__io_op) >= 8, "op addresses need 3 free low 
 struct cqe_copy {
     uint64_t ud;
     int32_t res;
+    uint32_t flags; /* IORING_CQE_F_MORE matters (multishot accept) */
 };
 
 struct uring_driver {
@@ -157,7 +158,7 @@ static void stash_cq(struct uring_driver *u)
                 break;
             u->stash = s, u->capstash = cap;
         }
-        u->stash[u->nstash++] = (struct cqe_copy){cqe->user_data, cqe->res};
+        u->stash[u->nstash++] = (struct cqe_copy){cqe->user_data, cqe->res, cqe->flags};
         n++;
     }
     io_uring_cq_advance(&u->ring, n);
@@ -256,6 +257,9 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct weft__io_op *op)
     case WEFT__IO_ACCEPT:
         io_uring_prep_accept(sqe, op->fd, op->addr, op->u.addrlen, SOCK_CLOEXEC | SOCK_NONBLOCK);
         break;
+    case WEFT__IO_ACCEPT_MULTI:
+        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        break;
     case WEFT__IO_CONNECT:
         io_uring_prep_connect(sqe, op->fd, op->addr, (socklen_t)op->len);
         break;
@@ -334,6 +338,14 @@ static void uring_submit(struct weft__io_driver *drv, struct weft__io_op *op)
 
     op->flags = 0;
     op->next = NULL;
+    if (op->opcode == WEFT__IO_ACCEPT_MULTI) {
+        /* No fallback: without the op, the caller accepts one connection at a time. */
+        if (u->native[WEFT__IO_ACCEPT_MULTI])
+            queue_native(u, op);
+        else
+            weft__io_ready_push(drv, op, -EOPNOTSUPP);
+        return;
+    }
     if (kind == WEFT__IO_KIND_INVALID) {
         weft__io_ready_push(drv, op, -EINVAL);
         return;
@@ -417,7 +429,7 @@ static int dispatch_poll(struct uring_driver *u, struct weft__io_op *op, int32_t
     return 1;
 }
 
-static int dispatch(struct uring_driver *u, uint64_t ud, int32_t res)
+static int dispatch(struct uring_driver *u, uint64_t ud, int32_t res, uint32_t cqe_flags)
 {
     if (ud < 8 || ud == LIBURING_UDATA_TIMEOUT) {
         switch (ud) {
@@ -437,6 +449,15 @@ static int dispatch(struct uring_driver *u, uint64_t ud, int32_t res)
     struct weft__io_op *op = (struct weft__io_op *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
     if ((ud & TAG_MASK) == TAG_POLL)
         return dispatch_poll(u, op, res);
+    if (cqe_flags & IORING_CQE_F_MORE) {
+        /* A multishot accept delivered one connection and stays in the kernel. */
+        op->res = res;
+        op->flags |= WEFT__IO_F_MORE;
+        u->base.stats.completed++;
+        op->done(op);
+        op->flags &= (uint16_t)~WEFT__IO_F_MORE;
+        return 1;
+    }
     return dispatch_op(u, op, res);
 }
 
@@ -463,13 +484,13 @@ static int reap(struct uring_driver *u)
         unsigned head, got = 0;
         io_uring_for_each_cqe(&u->ring, head, cqe)
         {
-            batch[got++] = (struct cqe_copy){cqe->user_data, cqe->res};
+            batch[got++] = (struct cqe_copy){cqe->user_data, cqe->res, cqe->flags};
             if (got == REAP_BATCH)
                 break;
         }
         io_uring_cq_advance(&u->ring, got); /* before done: done may submit and enter */
         for (unsigned i = 0; i < got; i++)
-            n += dispatch(u, batch[i].ud, batch[i].res);
+            n += dispatch(u, batch[i].ud, batch[i].res, batch[i].flags);
     }
     return n;
 }
@@ -479,7 +500,7 @@ static int run_stash(struct uring_driver *u)
     int n = 0;
 
     for (size_t i = 0; i < u->nstash; i++) /* dispatch may append: re-read nstash */
-        n += dispatch(u, u->stash[i].ud, u->stash[i].res);
+        n += dispatch(u, u->stash[i].ud, u->stash[i].res, u->stash[i].flags);
     u->nstash = 0;
     return n;
 }
@@ -633,7 +654,7 @@ static const uint8_t uring_opcode[WEFT__IO_OPCODE_COUNT] = {
     [WEFT__IO_CONNECT] = IORING_OP_CONNECT, [WEFT__IO_POLL] = IORING_OP_POLL_ADD,
     [WEFT__IO_CLOSE] = IORING_OP_CLOSE,     [WEFT__IO_OPENAT] = IORING_OP_OPENAT,
     [WEFT__IO_FSYNC] = IORING_OP_FSYNC,     [WEFT__IO_STATX] = IORING_OP_STATX,
-    [WEFT__IO_SPLICE] = IORING_OP_SPLICE,
+    [WEFT__IO_SPLICE] = IORING_OP_SPLICE,   [WEFT__IO_ACCEPT_MULTI] = IORING_OP_ACCEPT,
 };
 
 static const struct {
