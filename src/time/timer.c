@@ -95,14 +95,9 @@ void weft__timer_arm_on(weft_rt *rt, struct weft__timers *ts, bool foreign, stru
     weft__timer_wheel_insert(&ts->wheel, &t->entry, deadline);
     st_relaxed(&t->owner, ts);
     /* `next` may only err early (a wasted wake-up), never late: a plain min is enough, and
-     * cancels leave it alone. advance() recomputes it exactly. */
-    /* The wheel fires on a 1 ms grid (never early): publish the rounded-up time, so nobody
-     * wakes up before the entry can fire. */
-    int64_t due = deadline > INT64_MAX - WEFT__WHEEL_TICK_NS
-                      ? deadline
-                      : (deadline + WEFT__WHEEL_TICK_NS - 1) / WEFT__WHEEL_TICK_NS * WEFT__WHEEL_TICK_NS;
-    if (deadline <= 0)
-        due = 0;
+     * cancels leave it alone. advance() recomputes it exactly. The wheel fires an entry as
+     * soon as an advance sees its deadline (wheel.h), so the deadline itself is published. */
+    int64_t due = deadline <= 0 ? 0 : deadline;
     bool earlier = due < ld_relaxed(&ts->next);
     if (earlier)
         st_release(&ts->next, due);

@@ -32,6 +32,8 @@
 #define MAX_TICKS ((uint64_t)1 << (LEVEL_BITS * LEVELS)) /* wheel range: 2^36 ms */
 #define TICK_NS ((int64_t)WEFT__WHEEL_TICK_NS)
 #define LAST_MS (INT64_MAX / TICK_NS) /* the last whole ms a clock reading can reach */
+#define NEAR_SCAN 64   /* entries of a level-0 slot scanned for the exact next deadline */
+#define NEAR_SHIFT 14  /* near sub-slots of 2^14 ns: 62 of them cover a ms */
 
 _Static_assert(sizeof(struct weft__timer_entry) <= 40, "a parked task's timer must stay small");
 _Static_assert(WEFT__WHEEL_SLOTS == 64 && LEVELS * LEVEL_BITS < 64, "bitmap geometry");
@@ -160,10 +162,26 @@ static uint64_t next_expiration(const struct weft__timer_wheel *w, unsigned *lev
     return UINT64_MAX;
 }
 
+/* The near sub-slot of an entry due in the current ms (tick `elapsed`). */
+static unsigned near_sub(const struct weft__timer_wheel *w, int64_t deadline)
+{
+    int64_t into = deadline - tick_to_ns(w, w->elapsed); /* 0 .. 999999 */
+    return (unsigned)(into >> NEAR_SHIFT) & (unsigned)SLOT_MASK;
+}
+
+static void near_push(struct weft__timer_wheel *w, struct weft__timer_entry *e)
+{
+    unsigned sub = near_sub(w, e->deadline);
+    e->state = WEFT__TIMER_NEAR;
+    e->slot = (uint8_t)sub;
+    list_push_tail(&w->near[sub], &e->link);
+    w->near_occupied |= (uint64_t)1 << sub;
+}
+
 /* The slot's start has come due (elapsed == its start): fire what is due, cascade the rest
  * into lower levels (or, for parked entries, back into the top level). */
 static void expire_slot(struct weft__timer_wheel *w, unsigned level, unsigned slot,
-                        struct weft__timer_link *firing)
+                        struct weft__timer_link *firing, int64_t now_ns)
 {
     struct weft__timer_level *lv = &w->levels[level];
     struct weft__timer_link taken;
@@ -173,17 +191,62 @@ static void expire_slot(struct weft__timer_wheel *w, unsigned level, unsigned sl
     lv->occupied &= ~((uint64_t)1 << slot);
     while (!list_empty(&taken)) {
         struct weft__timer_entry *e = entry_of(taken.next);
-        uint64_t when = (uint64_t)(ms_ceil(e->deadline) - w->base_ms);
+        uint64_t when = (uint64_t)(ms_floor(e->deadline) - w->base_ms);
 
         list_unlink(&e->link);
         if (when <= w->elapsed) {
             assert(when == w->elapsed);
-            e->state = WEFT__TIMER_PENDING;
-            list_push_tail(firing, &e->link);
+            if (e->deadline <= now_ns) {
+                e->state = WEFT__TIMER_PENDING;
+                list_push_tail(firing, &e->link);
+            } else { /* due later in this very ms: wait for it exactly */
+                near_push(w, e);
+            }
         } else {
             assert(level > 0);
             place(w, e, when);
         }
+    }
+}
+
+/* The earliest deadline in a list (INT64_MAX if empty); past `cap` entries, give up and
+ * return `floor`, a lower bound of them all (cap 0: no limit). */
+static int64_t list_min_deadline(const struct weft__timer_link *head, int cap, int64_t floor)
+{
+    int64_t m = INT64_MAX;
+    for (const struct weft__timer_link *l = head->next; l != head; l = l->next) {
+        if (cap && cap-- == 1 && l->next != head)
+            return floor;
+        int64_t d = ((const struct weft__timer_entry *)l)->deadline;
+        if (d < m)
+            m = d;
+    }
+    return m;
+}
+
+/* Move what the near sub-slots hold and is due by now_ns onto `firing`, in sub-slot order:
+ * every sub-slot before now's whole, now's own entry by entry (the rest stays). */
+static void near_collect(struct weft__timer_wheel *w, int64_t now_ns,
+                         struct weft__timer_link *firing)
+{
+    int64_t into = now_ns - tick_to_ns(w, w->elapsed);
+    unsigned last = into >= TICK_NS ? (unsigned)SLOT_MASK : (unsigned)(into >> NEAR_SHIFT);
+    while (w->near_occupied) {
+        unsigned sub = (unsigned)__builtin_ctzll(w->near_occupied);
+        if (sub > last)
+            break;
+        struct weft__timer_link *head = &w->near[sub];
+        for (struct weft__timer_link *l = head->next, *next; l != head; l = next) {
+            next = l->next;
+            if (entry_of(l)->deadline <= now_ns) {
+                list_unlink(l);
+                entry_of(l)->state = WEFT__TIMER_PENDING;
+                list_push_tail(firing, l);
+            }
+        }
+        if (!list_empty(head))
+            break; /* now's own sub-slot, partly due */
+        w->near_occupied &= ~((uint64_t)1 << sub);
     }
 }
 
@@ -199,6 +262,9 @@ void weft__timer_wheel_init(struct weft__timer_wheel *w, int64_t now_ns)
     w->advancing = false;
     list_init(&w->due);
     list_init(&w->never);
+    w->near_occupied = 0;
+    for (unsigned s = 0; s < WEFT__WHEEL_SLOTS; s++)
+        list_init(&w->near[s]);
     for (unsigned l = 0; l < LEVELS; l++) {
         w->levels[l].occupied = 0;
         for (unsigned s = 0; s < WEFT__WHEEL_SLOTS; s++)
@@ -209,19 +275,21 @@ void weft__timer_wheel_init(struct weft__timer_wheel *w, int64_t now_ns)
 void weft__timer_wheel_insert(struct weft__timer_wheel *w, struct weft__timer_entry *entry,
                               int64_t deadline_ns)
 {
-    int64_t ms = ms_ceil(deadline_ns);
+    int64_t ms = ms_floor(deadline_ns); /* the ms window the deadline falls in */
 
     if (entry->state != WEFT__TIMER_IDLE)
         weft__timer_wheel_cancel(w, entry);
     entry->deadline = deadline_ns;
     entry->seq = ++w->seq;
     w->count++;
-    if (ms > LAST_MS) {
+    if (deadline_ns == INT64_MAX || ms_ceil(deadline_ns) > LAST_MS) {
         entry->state = WEFT__TIMER_NEVER;
         list_push_tail(&w->never, &entry->link);
-    } else if (ms - w->base_ms <= (int64_t)w->elapsed) {
+    } else if (deadline_ns <= w->now) {
         entry->state = WEFT__TIMER_PENDING; /* fires at the next advance, not here */
         list_push_tail(&w->due, &entry->link);
+    } else if (ms - w->base_ms <= (int64_t)w->elapsed) {
+        near_push(w, entry); /* later in the current ms */
     } else {
         place(w, entry, (uint64_t)(ms - w->base_ms));
     }
@@ -236,6 +304,9 @@ void weft__timer_wheel_cancel(struct weft__timer_wheel *w, struct weft__timer_en
         struct weft__timer_level *lv = &w->levels[entry->level];
         if (list_empty(&lv->slots[entry->slot]))
             lv->occupied &= ~((uint64_t)1 << entry->slot);
+    } else if (entry->state == WEFT__TIMER_NEAR) {
+        if (list_empty(&w->near[entry->slot]))
+            w->near_occupied &= ~((uint64_t)1 << entry->slot);
     }
     entry->state = WEFT__TIMER_IDLE;
     w->count--;
@@ -248,8 +319,14 @@ int64_t weft__timer_wheel_next_deadline(const struct weft__timer_wheel *w)
 
     if (!list_empty(&w->due))
         return w->now;
+    if (w->near_occupied) /* the earliest sub-slot of the current ms, scanned whole */
+        return list_min_deadline(&w->near[__builtin_ctzll(w->near_occupied)], 0, 0);
     start = next_expiration(w, &level, &slot);
-    return start == UINT64_MAX ? INT64_MAX : tick_to_ns(w, start);
+    if (start == UINT64_MAX)
+        return INT64_MAX;
+    if (level == 0) /* one ms: its earliest exact deadline, or the ms's start if crowded */
+        return list_min_deadline(&w->levels[0].slots[slot], NEAR_SCAN, tick_to_ns(w, start));
+    return tick_to_ns(w, start);
 }
 
 size_t weft__timer_wheel_advance(struct weft__timer_wheel *w, int64_t now_ns,
@@ -267,13 +344,16 @@ size_t weft__timer_wheel_advance(struct weft__timer_wheel *w, int64_t now_ns,
     list_splice_tail(&firing, &w->due);
     if (now_ns > w->now) {
         uint64_t now_tick = (uint64_t)(ms_floor(now_ns) - w->base_ms);
+        /* The near sub-slots (entries of the wheel's current ms) come before any slot. */
+        if (w->near_occupied)
+            near_collect(w, now_ns, &firing);
         for (;;) {
             unsigned level, slot;
             uint64_t start = next_expiration(w, &level, &slot);
             if (start > now_tick)
                 break;
             w->elapsed = start;
-            expire_slot(w, level, slot, &firing);
+            expire_slot(w, level, slot, &firing, now_ns);
         }
         w->elapsed = now_tick;
         w->now = now_ns;

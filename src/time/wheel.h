@@ -48,6 +48,7 @@ enum {
     WEFT__TIMER_WHEEL,    /* in levels[level].slots[slot] */
     WEFT__TIMER_PENDING,  /* due: on the due list, or on advance()'s list about to fire */
     WEFT__TIMER_NEVER,    /* on the never list */
+    WEFT__TIMER_NEAR,     /* in near[slot]: due later in the wheel's current ms */
 };
 
 /* An intrusive timer, embedded by the caller. 40 bytes on LP64. All fields are written by the
@@ -59,7 +60,7 @@ struct weft__timer_entry {
     uint64_t seq;                 /* insertion number from the wheel: FIFO among equals */
     uint8_t state;                /* WEFT__TIMER_* */
     uint8_t level;                /* WHEEL: which level (0..5) */
-    uint8_t slot;                 /* WHEEL: which slot (0..63) */
+    uint8_t slot;                 /* WHEEL: which slot (0..63); NEAR: which sub-slot */
 };
 
 /* One level: 64 slots of 64^level ms each, and which of them are non-empty. */
@@ -76,7 +77,11 @@ struct weft__timer_wheel {
     uint64_t seq;               /* last seq handed out */
     size_t count;               /* armed entries (wheel + due + never + about to fire) */
     bool advancing;             /* inside advance(): a nested advance() does nothing */
-    struct weft__timer_link due;   /* effective deadline already passed at insert */
+    struct weft__timer_link due;   /* deadline already passed at insert */
+    uint64_t near_occupied;        /* bit s set <=> near[s] non-empty */
+    /* Entries due later in the current ms, by 16.384 us sub-slot of that ms: an advance looks
+     * only at the sub-slot `now` is in, so a dense ms costs no rescans. */
+    struct weft__timer_link near[WEFT__WHEEL_SLOTS];
     struct weft__timer_link never; /* deadlines no clock reading can reach */
     struct weft__timer_level levels[WEFT__WHEEL_LEVELS];
 };

@@ -49,10 +49,11 @@ static int64_t floor_ms(int64_t ns)
     return ns / 1000000 - (ns % 1000000 < 0);
 }
 
-/* Effective deadline in ns (rounded up to the ms grid). */
+/* When an entry fires when the wheel is driven to exactly its next deadline: the deadline
+ * itself (the wheel fires to the ns; it files entries by ms window only). */
 static int64_t effective_ns(int64_t deadline)
 {
-    return ceil_ms(deadline) * 1000000;
+    return deadline;
 }
 
 /* A recorder callback: remembers which entries fired, in order, and the wheel time. */
@@ -166,58 +167,73 @@ TEST(fires_in_deadline_order)
     ASSERT_EQ(total_occupied(), 0);
 }
 
-TEST(never_early_and_sub_ms_rounds_up)
+TEST(never_early_and_exact_to_the_ns)
 {
     struct weft__timer_entry a = {0}, b = {0}, c = {0};
 
     weft__timer_wheel_init(&W, 700000); /* 0.7 ms: off the grid */
-    weft__timer_wheel_insert(&W, &a, 1500000); /* 1.5 ms -> fires at 2 ms */
-    weft__timer_wheel_insert(&W, &b, MS(3));   /* on the grid -> 3 ms */
+    weft__timer_wheel_insert(&W, &a, 1500000); /* 1.5 ms */
+    weft__timer_wheel_insert(&W, &b, MS(3));   /* on the grid */
     weft__timer_wheel_insert(&W, &c, MS(3) + 1);
-    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), MS(2));
+    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), 1500000); /* the exact earliest */
     rec_reset();
-    ASSERT_EQ(advance_rec(1500000), 0);
-    ASSERT_EQ(advance_rec(MS(2) - 1), 0);
-    ASSERT_EQ(advance_rec(MS(2)), 1);
+    ASSERT_EQ(advance_rec(1500000 - 1), 0); /* its ms has begun: a waits on the near list */
+    ASSERT_EQ(a.state, WEFT__TIMER_NEAR);
+    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), 1500000);
+    ASSERT_EQ(advance_rec(1500000), 1);
     ASSERT_TRUE(rec.e[0] == &a);
+    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), MS(3));
     ASSERT_EQ(advance_rec(MS(3) - 1), 0);
     ASSERT_EQ(advance_rec(MS(3)), 1);
     ASSERT_TRUE(rec.e[1] == &b);
-    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), MS(4));
-    ASSERT_EQ(advance_rec(MS(4)), 1);
+    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), MS(3) + 1);
+    ASSERT_EQ(advance_rec(MS(3) + 1), 1);
     ASSERT_TRUE(rec.e[2] == &c);
     for (size_t i = 0; i < rec.n; i++)
         ASSERT_GE(rec.at[i], rec.e[i]->deadline);
+    /* Inserted inside the current ms, after now: near, and exact too. */
+    weft__timer_wheel_insert(&W, &a, MS(3) + 500);
+    ASSERT_EQ(a.state, WEFT__TIMER_NEAR);
+    ASSERT_EQ(advance_rec(MS(3) + 499), 0);
+    ASSERT_EQ(advance_rec(MS(3) + 500), 1);
+    /* Cancelled while near: gone. */
+    weft__timer_wheel_insert(&W, &a, MS(3) + 900);
+    weft__timer_wheel_cancel(&W, &a);
+    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), INT64_MAX);
+    ASSERT_EQ(advance_rec(MS(4)), 0);
 }
 
 TEST(equal_deadlines_fire_in_insertion_order)
 {
     enum { N = 60 };
     static struct weft__timer_entry e[N];
-    const int64_t d = MS(5000) + 300000; /* effective 5001 ms */
+    const int64_t d = MS(5000) + 300000;
     int k = 0;
 
     weft__timer_wheel_init(&W, 0);
     memset(e, 0, sizeof e);
-    /* Inserted while the deadline is at level 1, then nearer, then at level 0, and mixed with
-     * deadlines that round to the same ms: all must fire in insertion order. */
+    /* Inserted while the deadline is at level 2, then level 1, then level 0, then while its
+     * ms has begun (the near list): all must fire in insertion order. */
     for (int i = 0; i < 15; i++, k++)
-        weft__timer_wheel_insert(&W, &e[k], (k % 2) ? d : d + 600000);
+        weft__timer_wheel_insert(&W, &e[k], d);
     ASSERT_EQ(e[0].level, 2);
     ASSERT_EQ(advance_rec(MS(4100)), 0); /* cascades them to level 1 */
     for (int i = 0; i < 15; i++, k++)
-        weft__timer_wheel_insert(&W, &e[k], (k % 2) ? d : MS(5001));
+        weft__timer_wheel_insert(&W, &e[k], d);
     ASSERT_EQ(e[k - 1].level, 1);
     ASSERT_EQ(e[0].level, 1);
-    ASSERT_EQ(advance_rec(MS(5000)), 0); /* ... and all to level 0 */
+    ASSERT_EQ(advance_rec(MS(4999)), 0); /* ... and all to level 0 */
     for (int i = 0; i < 15; i++, k++)
         weft__timer_wheel_insert(&W, &e[k], d);
     ASSERT_EQ(e[k - 1].level, 0);
     ASSERT_EQ(e[0].level, 0);
-    ASSERT_EQ(advance_rec(MS(5000) + 999999), 0);
+    ASSERT_EQ(advance_rec(MS(5000) + 100000), 0); /* their ms begins: all near */
     for (int i = 0; i < 15; i++, k++)
-        weft__timer_wheel_insert(&W, &e[k], d - 200000);
+        weft__timer_wheel_insert(&W, &e[k], d);
+    ASSERT_EQ(e[0].state, WEFT__TIMER_NEAR);
+    ASSERT_EQ(e[k - 1].state, WEFT__TIMER_NEAR);
     rec_reset();
+    ASSERT_EQ(advance_rec(d - 1), 0);
     ASSERT_EQ(advance_rec(MS(6000)), N);
     for (int i = 0; i < N; i++) {
         ASSERT_TRUE(rec.e[i] == &e[i]);
@@ -278,8 +294,10 @@ TEST(step_by_ms_across_level_boundaries)
         advance_rec(MS(t));
     ASSERT_EQ(rec.n, N);
     for (size_t i = 0; i < rec.n; i++) {
-        ASSERT_EQ(rec.at[i], effective_ns(rec.e[i]->deadline)); /* exactly on time */
-        if (i > 0 && rec.at[i] == rec.at[i - 1])
+        /* At the first whole-ms step that reaches the deadline: never early, never later. */
+        ASSERT_EQ(rec.at[i], ceil_ms(rec.e[i]->deadline) * 1000000);
+        if (i > 0 && rec.at[i] == rec.at[i - 1] &&
+            rec.e[i]->deadline == rec.e[i - 1]->deadline)
             ASSERT_LT(rec.e[i - 1]->seq, rec.e[i]->seq);
     }
 }
@@ -390,12 +408,18 @@ TEST(past_deadlines_fire_at_next_advance_not_inline)
         ASSERT_TRUE(rec.e[i] == &e[i]); /* insertion order */
     ASSERT_EQ(weft__timer_wheel_next_deadline(&W), INT64_MAX);
 
-    /* deadline == now but off the ms grid: its effective deadline is the next ms. */
+    /* deadline == now: due, so it fires at the next advance, even one at the same time. */
     weft__timer_wheel_insert(&W, &x, now);
-    ASSERT_EQ(x.state, WEFT__TIMER_WHEEL);
-    ASSERT_EQ(advance_rec(MS(501) - 1), 0);
-    ASSERT_EQ(advance_rec(MS(501)), 1);
+    ASSERT_EQ(x.state, WEFT__TIMER_PENDING);
+    ASSERT_EQ(advance_rec(now), 1);
     ASSERT_TRUE(rec.e[6] == &x);
+    /* One ns later (still in this ms): near, fires exactly then. */
+    weft__timer_wheel_insert(&W, &x, now + 1);
+    ASSERT_EQ(x.state, WEFT__TIMER_NEAR);
+    ASSERT_EQ(advance_rec(now), 0);
+    ASSERT_EQ(advance_rec(now + 1), 1);
+    ASSERT_TRUE(rec.e[7] == &x);
+    advance_rec(MS(501));
     rec_reset();
 
     /* A clock that goes backwards moves nothing, but due entries still fire. */
@@ -404,8 +428,8 @@ TEST(past_deadlines_fire_at_next_advance_not_inline)
     ASSERT_EQ(advance_rec(now - MS(100)), 1);
     ASSERT_TRUE(rec.e[0] == &e[1]);
     ASSERT_EQ(W.now, MS(501));
-    ASSERT_EQ(advance_rec(MS(503) - 1), 0);
-    ASSERT_EQ(advance_rec(MS(503)), 1);
+    ASSERT_EQ(advance_rec(now + MS(2) - 1), 0);
+    ASSERT_EQ(advance_rec(now + MS(2)), 1);
 }
 
 TEST(million_insert_cancel_is_constant_time)
@@ -579,8 +603,8 @@ TEST(next_deadline_exact_or_lower_bound)
 
     weft__timer_wheel_init(&W, MS(64) + 10);
     ASSERT_EQ(weft__timer_wheel_next_deadline(&W), INT64_MAX);
-    weft__timer_wheel_insert(&W, &a, MS(100) + 1); /* level 0: exact, rounded up */
-    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), MS(101));
+    weft__timer_wheel_insert(&W, &a, MS(100) + 1); /* level 0: exact, to the ns */
+    ASSERT_EQ(weft__timer_wheel_next_deadline(&W), MS(100) + 1);
     weft__timer_wheel_cancel(&W, &a);
     ASSERT_EQ(weft__timer_wheel_next_deadline(&W), INT64_MAX);
 
@@ -605,28 +629,26 @@ TEST(next_deadline_exact_or_lower_bound)
 #define POOL 512
 static struct weft__timer_entry pool[POOL];
 
-/* The model: armed ids sorted by (key, seq), key = effective ms (INT64_MAX: never fires;
- * for deadlines already past at insert, the wheel's ms then). */
+/* The model: the armed ids, each with its deadline (key; INT64_MAX: never fires) and whether
+ * it was already due when inserted. An advance(now) must fire exactly the due ones and those
+ * with deadline <= now (not those a callback arms meanwhile), due ones first, then by ms
+ * window (entries of one window may fire in insertion order rather than by the ns), equal
+ * deadlines always in insertion order. */
 static struct {
     int ids[POOL];
     int n;
     int64_t key[POOL];
+    bool due[POOL];
     int where[POOL]; /* 0 idle, 1 in ids[], 2 in the batch being fired */
     /* the batch of the current advance */
-    int batch[POOL];
-    bool dead[POOL]; /* batch slot cancelled by a callback */
-    int batch_pos[POOL];
-    int nbatch, next;
-    size_t fired;
+    bool dead[POOL]; /* batch member cancelled by a callback */
+    int last;        /* the id fired last in this advance, or -1 */
+    int64_t last_key; /* ... and its deadline, due flag and seq when it fired */
+    bool last_due;
+    uint64_t last_seq;
+    size_t fired, expect;
     bool quiet; /* callbacks leave the wheel alone */
 } m;
-
-static bool model_before(int a, int b)
-{
-    if (m.key[a] != m.key[b])
-        return m.key[a] < m.key[b];
-    return pool[a].seq < pool[b].seq;
-}
 
 static void model_remove(int id)
 {
@@ -637,30 +659,19 @@ static void model_remove(int id)
         memmove(&m.ids[i], &m.ids[i + 1], (size_t)(m.n - i - 1) * sizeof m.ids[0]);
         m.n--;
     } else if (m.where[id] == 2) {
-        m.dead[m.batch_pos[id]] = true;
+        m.dead[id] = true;
+        m.expect--;
     }
     m.where[id] = 0;
 }
 
 static void model_insert(int id, int64_t deadline)
 {
-    int64_t ms = ceil_ms(deadline), now_ms = floor_ms(W.now);
-    int lo = 0, hi;
-
     model_remove(id);
     weft__timer_wheel_insert(&W, &pool[id], deadline);
-    m.key[id] = ms > LAST_MS ? INT64_MAX : ms <= now_ms ? now_ms : ms;
-    hi = m.n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (model_before(m.ids[mid], id))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    memmove(&m.ids[lo + 1], &m.ids[lo], (size_t)(m.n - lo) * sizeof m.ids[0]);
-    m.ids[lo] = id;
-    m.n++;
+    m.key[id] = ceil_ms(deadline) > LAST_MS ? INT64_MAX : deadline;
+    m.due[id] = m.key[id] != INT64_MAX && deadline <= W.now;
+    m.ids[m.n++] = id;
     m.where[id] = 1;
 }
 
@@ -694,11 +705,22 @@ static void model_fire(struct weft__timer_entry *e, void *arg)
 {
     int id = (int)(e - pool);
     (void)arg;
-    while (m.next < m.nbatch && m.dead[m.next])
-        m.next++;
-    ASSERT_LT(m.next, m.nbatch);
-    ASSERT_EQ(id, m.batch[m.next]);
-    m.next++;
+    ASSERT_EQ(m.where[id], 2);
+    ASSERT_TRUE(!m.dead[id]);
+    if (m.last >= 0) { /* compared with what the previous one was when it fired */
+        ASSERT_TRUE(m.last_due || !m.due[id]); /* due ones first */
+        if (!m.last_due && !m.due[id]) {
+            ASSERT_LE(floor_ms(m.last_key), floor_ms(m.key[id]));
+            if (m.last_key == m.key[id])
+                ASSERT_LT(m.last_seq, pool[id].seq);
+        }
+        if (m.last_due && m.due[id])
+            ASSERT_LT(m.last_seq, pool[id].seq);
+    }
+    m.last_key = m.key[id];
+    m.last_due = m.due[id];
+    m.last_seq = pool[id].seq;
+    m.last = id;
     m.where[id] = 0;
     m.fired++;
     ASSERT_TRUE(!weft__timer_entry_armed(e));
@@ -714,49 +736,56 @@ static void model_fire(struct weft__timer_entry *e, void *arg)
 
 static void model_advance(int64_t now)
 {
-    int64_t now_ms = floor_ms(now);
-    size_t expect = 0, got;
+    size_t got;
 
-    /* The batch: the sorted prefix whose key has come. */
-    m.nbatch = 0;
-    m.next = 0;
+    /* The batch: what is due or has reached its deadline. */
     m.fired = 0;
-    while (m.nbatch < m.n && m.key[m.ids[m.nbatch]] <= now_ms) {
-        int id = m.ids[m.nbatch];
-        m.batch[m.nbatch] = id;
-        m.dead[m.nbatch] = false;
-        m.batch_pos[id] = m.nbatch;
-        m.where[id] = 2;
-        m.nbatch++;
+    m.expect = 0;
+    m.last = -1;
+    for (int i = 0; i < m.n;) {
+        int id = m.ids[i];
+        if (m.key[id] != INT64_MAX && (m.due[id] || m.key[id] <= now)) {
+            m.where[id] = 2;
+            m.dead[id] = false;
+            m.expect++;
+            memmove(&m.ids[i], &m.ids[i + 1], (size_t)(m.n - i - 1) * sizeof m.ids[0]);
+            m.n--;
+        } else {
+            i++;
+        }
     }
-    memmove(&m.ids[0], &m.ids[m.nbatch], (size_t)(m.n - m.nbatch) * sizeof m.ids[0]);
-    m.n -= m.nbatch;
     got = weft__timer_wheel_advance(&W, now, model_fire, NULL);
-    for (int i = 0; i < m.nbatch; i++)
-        expect += !m.dead[i];
-    ASSERT_EQ(got, expect);
-    ASSERT_EQ(m.fired, expect);
-    m.nbatch = 0;
+    ASSERT_EQ(got, m.expect);
+    ASSERT_EQ(m.fired, m.expect);
+    for (int id = 0; id < POOL; id++)
+        ASSERT_NE(m.where[id], 2);
 }
 
 static void model_check_next_deadline(int64_t base_ms)
 {
     int64_t nd = weft__timer_wheel_next_deadline(&W);
-    int64_t now_ms = floor_ms(W.now);
+    int64_t k = INT64_MAX;
+    bool due = false;
 
-    if (m.n == 0 || m.key[m.ids[0]] == INT64_MAX) {
-        ASSERT_EQ(nd, INT64_MAX);
-        return;
+    for (int i = 0; i < m.n; i++) {
+        int id = m.ids[i];
+        due |= m.due[id];
+        if (m.key[id] < k)
+            k = m.key[id];
     }
-    int64_t k = m.key[m.ids[0]];
-    if (k <= now_ms) {
+    if (due) {
         ASSERT_EQ(nd, W.now); /* something is due */
         return;
     }
+    if (k == INT64_MAX) {
+        ASSERT_EQ(nd, INT64_MAX);
+        return;
+    }
     ASSERT_GT(nd, W.now);
-    ASSERT_LE(nd, MS(k)); /* never later than the earliest */
-    if (((k - base_ms) >> 6) == ((now_ms - base_ms) >> 6))
-        ASSERT_EQ(nd, MS(k)); /* level 0: exact */
+    ASSERT_LE(nd, k); /* never later than the earliest */
+    int64_t now_ms = floor_ms(W.now), k_ms = floor_ms(k);
+    if (((k_ms - base_ms) >> 6) == ((now_ms - base_ms) >> 6))
+        ASSERT_EQ(nd, k); /* level 0 or the current ms: exact */
 }
 
 TEST(random_ops_match_reference_model)
@@ -794,7 +823,7 @@ TEST(random_ops_match_reference_model)
     }
     /* Drain: everything finite fires, exactly as the model says. */
     m.quiet = true;
-    model_advance(INT64_MAX);
+    model_advance(INT64_MAX - 1);
     for (int i = 0; i < m.n; i++)
         ASSERT_EQ(m.key[m.ids[i]], INT64_MAX);
     while (m.n > 0)
