@@ -52,10 +52,7 @@ enum { WEFT_READY = 0, WEFT_PENDING = 1 };
 
 /* Now, in ns on CLOCK_MONOTONIC (vDSO, no system call). Threads: any. */
 WEFT_API int64_t weft_now(void);
-/* now + d, saturating at WEFT_NEVER (never wraps into the past). Never earlier than
- * weft_now() + d; for d >= 1 s it may be up to one kernel tick (<= 10 ms, 4 ms on most
- * systems) later, because it reads the cheaper coarse clock (docs/design/time.md).
- * Threads: any. */
+/* now + d, saturating at WEFT_NEVER (never wraps into the past). Threads: any. */
 WEFT_API int64_t weft_deadline_in(int64_t d);
 
 /* ------------------------------------------------------------------ wakers */

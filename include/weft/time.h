@@ -24,9 +24,7 @@ typedef struct weft_sleep {
 /* Sleep until `deadline` (absolute ns, CLOCK_MONOTONIC; WEFT_NEVER sleeps forever; a deadline
  * in the past is ready at the first poll). Cannot fail. */
 WEFT_API void weft_sleep_until_init(weft_sleep *s, int64_t deadline);
-/* Sleep for `duration` ns from now, i.e. until weft_deadline_in(duration) (0 or negative:
- * ready at the first poll; 1 s or more: up to one kernel tick of slack, never early).
- * Cannot fail. */
+/* Sleep for `duration` ns from now (0 or negative: ready at the first poll). Cannot fail. */
 WEFT_API void weft_sleep_init(weft_sleep *s, int64_t duration);
 /* Poll: WEFT_READY once the deadline has passed. The first pending poll arms the timer on the
  * polling worker's wheel. Threads: the task that owns the future. */

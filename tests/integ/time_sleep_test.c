@@ -332,20 +332,4 @@ TEST(abort_sleepers_and_free_with_armed_timers)
     weft_rt_free(rt);
 }
 
-/* weft_deadline_in: short durations are exact; a second or more may take the coarse clock,
- * which can only make the deadline later, and by at most one kernel tick (<= 10 ms). */
-TEST(deadline_in_never_early_and_coarse_slack_bounded)
-{
-    static const int64_t ds[] = {0, 1, WEFT_US(10), WEFT_MS(999), WEFT_SEC(1), WEFT_SEC(60),
-                                 WEFT_SEC(3600)};
-    for (int round = 0; round < 2000; round++)
-        for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
-            int64_t before = weft_now();
-            int64_t dl = weft_deadline_in(ds[i]);
-            int64_t after = weft_now();
-            ASSERT_GE(dl, before + ds[i]);
-            ASSERT_LE(dl, after + ds[i] + (ds[i] >= WEFT_SEC(1) ? WEFT_MS(10) : 0));
-        }
-}
-
 TEST_MAIN()
