@@ -87,7 +87,7 @@ static struct weft__timer_entry *entry_of(struct weft__timer_link *link)
 
 /* ------------------------------------------------------------------ time */
 
-/* Rounded up: the effective deadline never precedes the real one. C division truncates
+/* Rounded up (the ms a deadline of the never list is judged by). C division truncates
  * toward zero, which is already "up" for negative values. */
 static int64_t ms_ceil(int64_t ns)
 {

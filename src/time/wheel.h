@@ -4,17 +4,17 @@
  * or the entries armed on it. Nothing here allocates; the caller embeds a
  * struct weft__timer_entry in its own object (a sleep future, a connection) and passes it in.
  *
- * Time: int64_t ns on CLOCK_MONOTONIC, deadlines absolute. The wheel works on a 1 ms grid
- * aligned to ns 0: a deadline's *effective* deadline is the deadline rounded UP to a whole
- * ms, so an entry never fires before its deadline and fires at most 1 ms after it (plus
- * however late advance() is called). "Equal deadlines" below means equal effective deadlines.
+ * Time: int64_t ns on CLOCK_MONOTONIC, deadlines absolute. Entries are filed by the ms their
+ * deadline falls in (grid aligned to ns 0); once that ms begins, an entry not yet due waits in
+ * a near list of 16.384 us sub-slots, so it fires at the first advance() at or after its
+ * deadline - never before, and not on a 1 ms grid.
  *
  * Firing rules:
- *  - advance(now) fires every armed entry whose effective deadline is <= now, ordered by
- *    effective deadline, then by insertion order (seq).
- *  - An entry whose effective deadline is already <= the wheel's time when it is inserted
- *    (0, negative, in the past) goes on the "due" list and fires at the next advance(), first,
- *    in insertion order. insert() never calls back.
+ *  - advance(now) fires every armed entry whose deadline is <= now: first the due list (below),
+ *    then by ms, within one ms in insertion order (seq); equal deadlines always in seq order.
+ *  - An entry whose deadline is already <= the wheel's time when it is inserted (0, negative,
+ *    in the past) goes on the "due" list and fires at the next advance(), first, in insertion
+ *    order. insert() never calls back.
  *  - Deadlines that a monotonic clock can never reach on the ms grid (> INT64_MAX rounded down
  *    to a ms, which includes INT64_MAX = WEFT_NEVER) are kept armed on a "never" list: they
  *    count, can be cancelled, never fire and do not affect next_deadline().
@@ -108,15 +108,15 @@ void weft__timer_wheel_insert(struct weft__timer_wheel *w, struct weft__timer_en
 void weft__timer_wheel_cancel(struct weft__timer_wheel *w, struct weft__timer_entry *entry);
 
 /* When the worker should next call advance(), in ns: INT64_MAX if nothing can fire; the
- * wheel's current time if something is due already; else the earliest effective deadline
- * when it lies in the current 64 ms block (level 0), otherwise the start of the earliest
- * occupied higher-level slot - a lower bound, never later than the true earliest effective
- * deadline (advance there; it cascades, and the next call is closer). O(levels). */
+ * wheel's current time if something is due already; else the earliest deadline when it lies
+ * in the current ms or in a level-0 slot of at most 64 entries, otherwise the start of the
+ * earliest occupied slot - a lower bound, never later than the true earliest deadline
+ * (advance there; it cascades, and the next call is closer). */
 int64_t weft__timer_wheel_next_deadline(const struct weft__timer_wheel *w);
 
 /* Move the wheel's clock to now_ns (a now_ns below the wheel's time is ignored; the due list
  * still fires) and call fire(entry, arg) for every entry that is due, in order: the due list
- * first, then by effective deadline, equal deadlines in insertion order. Higher-level slots
+ * first, then by ms (see the firing rules), equal deadlines in insertion order. Higher-level slots
  * are cascaded as their start comes due. Entries armed by a callback never fire in the same
  * call. Returns the number of entries fired. Cost: O(fired + occupied slots passed). */
 size_t weft__timer_wheel_advance(struct weft__timer_wheel *w, int64_t now_ns,
