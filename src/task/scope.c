@@ -1,17 +1,27 @@
 /* Structured concurrency: scopes (weft/scope.h).
  *
- * A child is an ordinary task whose future is wrapped: the cell's state starts with a
- * struct child (links, the scope, the inner type), followed by the inner future's state; the
- * wrapper's type lives inside the cell too, so no allocation is needed beyond the cell. The
- * wrapper's drop runs exactly once, however the child ends, and reports to the scope there.
+ * A child is an ordinary task whose cell carries a scope tag (task.h: TASK_F_SCOPED): the
+ * executor calls weft__scope_child_end() once when the child ends, right after its future's
+ * drop, with the poll's result. There is no wrapper future: a scoped spawn costs what a plain
+ * spawn costs plus the bookkeeping below, which is kept off shared cache lines.
  *
- * Lifetimes. The scope holds one reference on every child cell (taken at spawn, before the
- * task is visible), so cancel can abort any child without racing with its free; close
- * releases them once every child has ended. The scope itself is freed by close, after `live`
- * reaches zero: no child can touch it afterwards.
+ * Shards. The scope has one shard per worker plus one for every other thread. A shard counts
+ * children spawned minus children ended *on that thread* (so a worker's shard is written by
+ * that worker only: a plain load and store, no bouncing line), and lists the children
+ * spawned there, each holding one reference on its cell so that a cancel can abort any of
+ * them without racing with its free. The spawner compacts its own list when it fills up:
+ * children that have ended are released there, so their cells go back to its slab while the
+ * scope is still open. Live children = the sum of the shards.
  *
- * A deadline is a watchdog child that sleeps until it and then cancels the scope with
- * -ETIMEDOUT; close aborts it once the real children are done.
+ * Closing. The closer moves the scope to CLOSING, then sums the shards. A child that ends
+ * after it sees CLOSING sums them too (after its own decrement, seq_cst) and wakes the closer
+ * when the sum is zero: whichever ends last sees zero. The scope itself is freed by close,
+ * after that: no child touches it afterwards (the end hook reads the state and the shards
+ * before its last decrement is visible... see child_end).
+ *
+ * A deadline is a watchdog child (tag bit 0 set) that sleeps until it and then cancels the
+ * scope with -ETIMEDOUT; it is not counted in the shards, and close aborts it once the real
+ * children are done.
  */
 #include <pthread.h>
 #include <string.h>
@@ -24,37 +34,91 @@
 
 enum { SCOPE_OPEN = 0, SCOPE_CLOSING = 1, SCOPE_CANCELLED = 2 };
 
-struct child {
-    struct child *next;             /* the scope's list (a lock-free stack) */
-    weft_scope *scope;
-    struct weft__task *task;
-    const weft_future_type *inner;
-    weft_future_type type;          /* the wrapper's type: the cell's t->type points here */
-    uint8_t finished;               /* the inner poll returned READY or an error */
-    uint8_t watchdog;               /* the deadline task, not a user child */
-    alignas(16) unsigned char inner_state[];
+#define SHARD_CAP0 64
+#define TAG_WATCHDOG ((uintptr_t)1)
+
+struct shard {
+    alignas(WEFT_CACHELINE) _Atomic long live; /* spawned here minus ended here */
+    _Atomic uint32_t lock;  /* held by walkers (cancel), by compaction and by shared appends */
+    _Atomic uint32_t n;     /* entries of v in use: a worker appends without the lock */
+    uint32_t cap;
+    struct weft__task **v;  /* children spawned here (one ref each) */
 };
 
 struct weft_scope {
     weft_rt *rt;
     int policy;
     int64_t deadline;
-    alignas(WEFT_CACHELINE) _Atomic long live; /* children (incl. the watchdog) whose drop
-                                                  has not run; its own line: children
-                                                  decrement it while the spawner pushes */
     _Atomic int state;              /* SCOPE_* */
     _Atomic int first_error;        /* first child error, or the cancel reason */
     _Atomic int failed;             /* children that ended with an error */
     _Atomic int watchdog_live;      /* 1 while the deadline task lives */
-    alignas(WEFT_CACHELINE) _Atomic(struct child *) children; /* the spawner's line */
-    alignas(WEFT_CACHELINE) pthread_mutex_t lock; /* guards closer, nested, sibling links */
+    struct weft__task *watchdog;    /* the deadline task (our reference), or NULL */
+    pthread_mutex_t lock;           /* guards closer, nested, sibling links */
     weft_waker closer;              /* the task awaiting close */
     _Atomic uint32_t close_seq;     /* futex word for weft_scope_close_wait */
     weft_scope *parent;
     weft_scope *nested, *next_sibling; /* child scopes (guarded by lock of this scope) */
+    unsigned nshards;               /* workers + 1 */
+    struct shard *shards;
 };
 
 static void scope_cancel(weft_scope *s, int reason);
+
+static void shard_lock(struct shard *sh)
+{
+    while (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire))
+        while (ld_relaxed(&sh->lock))
+            weft__cpu_relax();
+}
+
+static void shard_unlock(struct shard *sh)
+{
+    st_release(&sh->lock, 0);
+}
+
+/* The calling thread's shard, and whether another thread may write it too (then counts are
+ * read-modify-writes). */
+static struct shard *my_shard(weft_scope *s, bool *shared)
+{
+    struct weft__tl *tl = &weft__tl;
+    if (tl->rt == s->rt && tl->worker && tl->worker->index < s->nshards - 1) {
+        *shared = false;
+        return &s->shards[tl->worker->index];
+    }
+    *shared = true;
+    return &s->shards[s->nshards - 1];
+}
+
+/* Spawns count with a plain store (a worker's shard has one writer); ends use seq_cst, for
+ * the closing handshake in weft__scope_child_end. */
+static void count(struct shard *sh, bool shared, long d, memory_order mo)
+{
+    if (shared)
+        atomic_fetch_add_explicit(&sh->live, d, memory_order_seq_cst);
+    else
+        atomic_store_explicit(&sh->live, ld_relaxed(&sh->live) + d, mo);
+}
+
+/* Live children. The shards are not read at one instant, so one pass could see a child's end
+ * without its spawn (a false zero): read them until two passes agree. Every end a pass saw
+ * happened after its spawn, which the next pass then sees too. */
+static long live_sum(weft_scope *s)
+{
+    uint64_t prev_mix = 0;
+    for (int pass = 0;; pass++) {
+        long n = 0;
+        uint64_t mix = 0; /* the values read, folded: equal folds = equal passes */
+        for (unsigned i = 0; i < s->nshards; i++) {
+            long v = atomic_load_explicit(&s->shards[i].live, memory_order_seq_cst);
+            n += v;
+            mix = (mix ^ (uint64_t)v) * 0x100000001b3ull + i;
+        }
+        if (pass && mix == prev_mix)
+            return n;
+        prev_mix = mix;
+    }
+}
 
 static void wake_closer(weft_scope *s)
 {
@@ -68,36 +132,69 @@ static void wake_closer(weft_scope *s)
     weft_waker_wake(&w);
 }
 
-static weft_poll child_poll(void *state, weft_cx *cx, void *out)
+void weft__scope_child_end(uintptr_t tag, int result, bool polled)
 {
-    struct child *c = state;
-    weft_poll r = c->inner->poll(c->inner_state, cx, out);
-    if (r == WEFT_PENDING)
-        return r;
-    c->finished = 1;
-    if (r < 0 && !c->watchdog) {
-        weft_scope *s = c->scope;
+    weft_scope *s = (weft_scope *)(tag & ~TAG_WATCHDOG);
+    /* The scope is not freed before this child's cell is COMPLETE (published after this
+     * returns: see finish), so everything here may touch it. */
+    if (tag & TAG_WATCHDOG) {
+        atomic_store(&s->watchdog_live, 0);
+        if (atomic_load(&s->state) != SCOPE_OPEN && live_sum(s) == 0)
+            wake_closer(s);
+        return;
+    }
+    if (polled && result < 0) {
         int expected = 0;
-        atomic_compare_exchange_strong(&s->first_error, &expected, r);
+        atomic_compare_exchange_strong(&s->first_error, &expected, result);
         atomic_fetch_add(&s->failed, 1);
         if (s->policy == WEFT_SCOPE_FAIL_FAST)
-            scope_cancel(s, r);
+            scope_cancel(s, result);
     }
-    return r;
+    bool shared;
+    struct shard *sh = my_shard(s, &shared);
+    count(sh, shared, -1, memory_order_seq_cst);
+    /* Decrement, then read the state (both seq_cst), while the closer stores CLOSING, then
+     * sums: either it counts our decrement or we see CLOSING and check the sum ourselves. */
+    if (atomic_load_explicit(&s->state, memory_order_seq_cst) != SCOPE_OPEN && live_sum(s) == 0)
+        wake_closer(s);
 }
 
-static void child_drop(void *state)
+bool weft__scope_child_cancelled(uintptr_t tag)
 {
-    struct child *c = state;
-    weft_scope *s = c->scope;
-    if (c->inner->drop)
-        c->inner->drop(c->inner_state);
-    if (c->watchdog)
-        atomic_store(&s->watchdog_live, 0);
-    /* The last one out (or the last real child, leaving the watchdog) tells the closer. */
-    long left = atomic_fetch_sub_explicit(&s->live, 1, memory_order_acq_rel) - 1;
-    if (left == 0 || (left == 1 && atomic_load(&s->watchdog_live)))
-        wake_closer(s);
+    if (tag & TAG_WATCHDOG)
+        return false; /* stopped by close or cancel directly */
+    weft_scope *s = (weft_scope *)tag;
+    return atomic_load_explicit(&s->state, memory_order_relaxed) == SCOPE_CANCELLED;
+}
+
+/* Make room for one more child in sh's list: release the children that have ended (their
+ * cells go back to this thread's slab), then grow when still more than half full. Lock held.
+ * False when out of memory. */
+static bool registry_make_room(struct shard *sh)
+{
+    uint32_t n = ld_relaxed(&sh->n);
+    if (n < sh->cap)
+        return true;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct weft__task *c = sh->v[i];
+        if (ld_acquire(&c->state) & TASK_COMPLETE)
+            weft__task_ref_dec(c);
+        else
+            sh->v[k++] = c;
+    }
+    st_release(&sh->n, k);
+    if (k <= sh->cap / 2 && sh->v)
+        return true;
+    uint32_t cap = sh->cap ? sh->cap * 2 : SHARD_CAP0;
+    struct weft__task **v = weft__alloc(cap * sizeof *v);
+    if (!v)
+        return k < sh->cap;
+    if (k)
+        memcpy(v, sh->v, k * sizeof *v);
+    weft__free(sh->v);
+    sh->v = v, sh->cap = cap;
+    return true;
 }
 
 static int spawn_child(weft_scope *s, const weft_future_type *type, const void *init,
@@ -105,42 +202,51 @@ static int spawn_child(weft_scope *s, const weft_future_type *type, const void *
 {
     if (join)
         *join = NULL;
-    if (!s || !type || !type->poll || type->state_size > (1u << 30))
+    if (!s || !type || !type->poll)
         return -EINVAL;
     if (atomic_load_explicit(&s->state, memory_order_acquire) != SCOPE_OPEN && !watchdog)
         return -ECANCELED;
-    size_t inner = (type->state_size + 15) & ~(size_t)15;
-    weft_future_type shape = {.name = type->name,
-                              .poll = child_poll,
-                              .drop = child_drop,
-                              .state_size = sizeof(struct child) + inner,
-                              .out_size = type->out_size};
     struct weft__task *t;
-    int err = weft__task_create(s->rt, &shape, NULL, NULL, join, &t);
-    if (err < 0)
+    if (watchdog) {
+        int err = weft__task_create_scoped(s->rt, type, init, join,
+                                           (uintptr_t)s | TAG_WATCHDOG, &t);
+        if (err < 0)
+            return err;
+        st_relaxed(&t->state, ld_relaxed(&t->state) + TASK_REF_ONE); /* the scope's ref */
+        s->watchdog = t;
+        weft__sched_schedule(t, 0);
+        return 0;
+    }
+    bool shared;
+    struct shard *sh = my_shard(s, &shared);
+    /* A worker's list only grows from that worker (which appends without the lock: walkers
+     * read up to n); other threads share one list and keep its lock across the spawn. */
+    if (shared || ld_relaxed(&sh->n) == sh->cap) {
+        shard_lock(sh);
+        if (!registry_make_room(sh)) {
+            shard_unlock(sh);
+            return -ENOMEM;
+        }
+        if (!shared)
+            shard_unlock(sh);
+    }
+    int err = weft__task_create_scoped(s->rt, type, init, join, (uintptr_t)s, &t);
+    if (err < 0) {
+        if (shared)
+            shard_unlock(sh);
         return err;
-    struct child *c = weft__task_state(t);
-    c->scope = s;
-    c->task = t;
-    c->inner = type;
-    c->type = shape;
-    c->finished = 0;
-    c->watchdog = watchdog;
-    if (init)
-        memcpy(c->inner_state, init, type->state_size);
-    t->type = &c->type; /* not visible to anyone yet */
+    }
     /* The scope's reference, before the task can run (not yet published: a plain add). */
     st_relaxed(&t->state, ld_relaxed(&t->state) + TASK_REF_ONE);
-    atomic_fetch_add_explicit(&s->live, 1, memory_order_relaxed);
-    struct child *head = ld_relaxed(&s->children);
-    do
-        c->next = head;
-    while (!atomic_compare_exchange_weak_explicit(&s->children, &head, c, memory_order_release,
-                                                  memory_order_relaxed));
+    count(sh, shared, +1, memory_order_release);
+    uint32_t n = ld_relaxed(&sh->n);
+    sh->v[n] = t;
+    st_release(&sh->n, n + 1);
+    if (shared)
+        shard_unlock(sh);
+    /* A cancel that misses this entry (it read n just before) is seen by the child itself:
+     * a scoped task checks its scope before every poll (task.c). */
     weft__sched_schedule(t, 0);
-    /* Cancelled while we were adding it: make sure it is cancelled too. */
-    if (!watchdog && atomic_load(&s->state) == SCOPE_CANCELLED)
-        weft_join_abort((weft_join *)t);
     return 0;
 }
 
@@ -190,8 +296,16 @@ int weft_scope_new(weft_scope **out, weft_rt *rt, const weft_scope_opts *opts)
         (opts && opts->deadline < 0))
         return -EINVAL;
     weft_scope *s = weft__calloc(1, sizeof *s);
-    if (!s)
+    unsigned nshards = (rt->flavor == WEFT_RT_MULTI_THREAD ? rt->nworkers : 0) + 1;
+    struct shard *shards =
+        s ? weft__alloc_aligned(WEFT_CACHELINE, nshards * sizeof(struct shard)) : NULL;
+    if (!shards) {
+        weft__free(s);
         return -ENOMEM;
+    }
+    memset(shards, 0, nshards * sizeof(struct shard));
+    s->shards = shards;
+    s->nshards = nshards;
     s->rt = rt;
     s->policy = opts ? opts->policy : WEFT_SCOPE_FAIL_FAST;
     s->deadline = opts ? opts->deadline : 0;
@@ -213,6 +327,7 @@ int weft_scope_new(weft_scope **out, weft_rt *rt, const weft_scope_opts *opts)
         if (err < 0) {
             atomic_store(&s->watchdog_live, 0);
             pthread_mutex_destroy(&s->lock);
+            weft__free_aligned(s->shards);
             weft__free(s);
             return err;
         }
@@ -234,10 +349,17 @@ static void scope_cancel(weft_scope *s, int reason)
     for (weft_scope *n = s->nested; n; n = n->next_sibling)
         scope_cancel(n, -ECANCELED);
     pthread_mutex_unlock(&s->lock);
-    /* Every child cell is held by our reference: abort is safe even if it has ended. */
-    for (struct child *c = ld_acquire(&s->children); c; c = c->next)
-        if (!c->watchdog || reason != -ETIMEDOUT)
-            weft_join_abort((weft_join *)c->task);
+    /* Every listed cell is held by our reference: abort is safe even if it has ended. */
+    for (unsigned i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        shard_lock(sh);
+        uint32_t n = ld_acquire(&sh->n);
+        for (uint32_t k = 0; k < n; k++)
+            weft_join_abort((weft_join *)sh->v[k]);
+        shard_unlock(sh);
+    }
+    if (s->watchdog && reason != -ETIMEDOUT)
+        weft_join_abort((weft_join *)s->watchdog);
 }
 
 void weft_scope_cancel(weft_scope *s)
@@ -250,22 +372,28 @@ size_t weft_scope_live(const weft_scope *s)
 {
     if (!s)
         return 0;
-    long n = atomic_load(&((weft_scope *)s)->live) - atomic_load(&((weft_scope *)s)->watchdog_live);
+    long n = live_sum((weft_scope *)s);
     return n > 0 ? (size_t)n : 0;
 }
 
 /* Every real child has ended: stop the watchdog; true once nothing is left at all. */
 static bool all_done(weft_scope *s)
 {
-    long live = atomic_load_explicit(&s->live, memory_order_acquire);
-    if (live == 0)
-        return true;
-    if (live == 1 && atomic_load(&s->watchdog_live)) {
-        for (struct child *c = ld_acquire(&s->children); c; c = c->next)
-            if (c->watchdog)
-                weft_join_abort((weft_join *)c->task);
+    if (live_sum(s) != 0)
+        return false;
+    if (atomic_load(&s->watchdog_live)) {
+        weft_join_abort((weft_join *)s->watchdog);
+        return false;
     }
-    return false;
+    return true;
+}
+
+/* Wait (briefly: they are in their last instructions) until the end hook of t has returned. */
+static void release_ended(struct weft__task *t)
+{
+    while (!(ld_acquire(&t->state) & TASK_COMPLETE))
+        weft__cpu_relax();
+    weft__task_ref_dec(t);
 }
 
 static int finish(weft_scope *s, int *failed)
@@ -287,14 +415,18 @@ static int finish(weft_scope *s, int *failed)
     for (weft_scope *n = s->nested; n; n = n->next_sibling)
         n->parent = NULL; /* outliving nested scopes are on their own now */
     pthread_mutex_unlock(&s->lock);
-    struct child *c = ld_acquire(&s->children);
-    while (c) {
-        struct child *next = c->next;
-        weft__task_ref_dec(c->task);
-        c = next;
+    for (unsigned i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        uint32_t n = ld_acquire(&sh->n);
+        for (uint32_t k = 0; k < n; k++)
+            release_ended(sh->v[k]);
+        weft__free(sh->v);
     }
+    if (s->watchdog)
+        release_ended(s->watchdog);
     weft_waker_drop(&s->closer);
     pthread_mutex_destroy(&s->lock);
+    weft__free_aligned(s->shards);
     weft__free(s);
     return result;
 }

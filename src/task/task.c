@@ -157,8 +157,9 @@ const weft_waker_vtable weft__task_waker_borrowed_vtable = {
 
 /* ------------------------------------------------------------------ spawn */
 
-int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
-                      const weft_spawn_opts *opts, weft_join **join, struct weft__task **out)
+static int task_create(weft_rt *rt, const weft_future_type *type, const void *init,
+                       const weft_spawn_opts *opts, weft_join **join, uintptr_t scope_tag,
+                       struct weft__task **out)
 {
     if (join)
         *join = NULL;
@@ -173,11 +174,13 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     size_t state_size = (type->state_size + 15) & ~(size_t)15;
     bool named = opts && opts->name;
     bool timed = WEFT_UNLIKELY(ld_relaxed(&rt->timed_tasks) != 0);
+    bool scoped = scope_tag != 0;
     size_t name_off = (state_size + type->out_size + 7) & ~(size_t)7;
     size_t size = sizeof(struct weft__task) +
-                  (named || timed ? name_off + (named ? sizeof(char *) : 0) +
-                                        (timed ? TASK_TIMED_SIZE : 0)
-                                  : state_size + type->out_size);
+                  (named || timed || scoped
+                       ? name_off + (named ? sizeof(char *) : 0) +
+                             (scoped ? sizeof(uintptr_t) : 0) + (timed ? TASK_TIMED_SIZE : 0)
+                       : state_size + type->out_size);
     if (state_size > UINT16_MAX && type->out_size)
         return -EINVAL; /* out_off is 16 bits: keep huge states output-free */
     int err = 0;
@@ -197,6 +200,10 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     if (named) {
         t->flags |= TASK_F_NAMED;
         *(const char **)(t->body + name_off) = opts->name;
+    }
+    if (scoped) {
+        t->flags |= TASK_F_SCOPED;
+        *weft__task_scope_tag(t) = scope_tag;
     }
     if (timed) {
         t->flags |= TASK_F_TIMED;
@@ -219,6 +226,18 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     st_release(&t->state, s); /* a task dump that sees the state sees the fields */
     *out = t;
     return 0;
+}
+
+int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
+                      const weft_spawn_opts *opts, weft_join **join, struct weft__task **out)
+{
+    return task_create(rt, type, init, opts, join, 0, out);
+}
+
+int weft__task_create_scoped(weft_rt *rt, const weft_future_type *type, const void *init,
+                             weft_join **join, uintptr_t scope_tag, struct weft__task **out)
+{
+    return task_create(rt, type, init, NULL, join, scope_tag, out);
 }
 
 int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
@@ -273,6 +292,8 @@ void weft__task_cancel_now(struct weft__task *t, int result)
 {
     if (t->type->drop)
         t->type->drop(t->body);
+    if (t->flags & TASK_F_SCOPED)
+        weft__scope_child_end(*weft__task_scope_tag(t), result, false);
     task_complete(t, result);
 }
 
@@ -304,6 +325,10 @@ void weft__run_task(weft_rt *rt, struct weft__task *t)
     struct weft__stats *st = tl->rt == rt ? tl->stats : NULL;
     uint64_t s = ld_acquire(&t->state);
 
+    if (WEFT_UNLIKELY(t->flags & TASK_F_SCOPED) &&
+        weft__scope_child_cancelled(*weft__task_scope_tag(t)))
+        s = atomic_fetch_or_explicit(&t->state, TASK_CANCELLED, memory_order_acq_rel) |
+            TASK_CANCELLED;
     if (WEFT_UNLIKELY(s & (TASK_NOTIFIED | TASK_CANCELLED))) {
         s = atomic_fetch_and_explicit(&t->state, ~TASK_NOTIFIED, memory_order_acq_rel);
         if (s & TASK_CANCELLED) {
@@ -355,6 +380,8 @@ void weft__run_task(weft_rt *rt, struct weft__task *t)
     }
     if (t->type->drop)
         t->type->drop(t->body);
+    if (t->flags & TASK_F_SCOPED)
+        weft__scope_child_end(*weft__task_scope_tag(t), r < 0 ? r : 0, true);
     task_complete(t, r < 0 ? r : 0);
     count_completed(rt, tl);
 }

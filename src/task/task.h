@@ -62,6 +62,7 @@ _Static_assert(sizeof(struct weft__task) == 64, "the task header is one cache li
 #define TASK_F_BIG 1   /* allocated through the seam, not the slab */
 #define TASK_F_NAMED 2 /* a name pointer follows the output */
 #define TASK_F_TIMED 4 /* an int64_t "queued at" follows (histograms on at spawn) */
+#define TASK_F_SCOPED 8 /* a scope tag follows the name pointer (task/scope.c) */
 /* Bytes of the TIMED trailer: queued at, then two words src/metrics keeps (polls, last poll
  * end), read and written with __atomic builtins. */
 #define TASK_TIMED_SIZE (3 * sizeof(int64_t))
@@ -81,9 +82,17 @@ static inline const char *weft__task_name(const struct weft__task *t)
         return *(const char *const *)(t->body + weft__task_trailer_off(t));
     return t->type->name;
 }
-static inline int64_t *weft__task_sched_at(struct weft__task *t)
+/* The scope tag of a TASK_F_SCOPED task: the scope's address, low bit set for its deadline
+ * watchdog. */
+static inline uintptr_t *weft__task_scope_tag(struct weft__task *t)
 {
     size_t off = weft__task_trailer_off(t) + ((t->flags & TASK_F_NAMED) ? sizeof(char *) : 0);
+    return (uintptr_t *)(t->body + off);
+}
+static inline int64_t *weft__task_sched_at(struct weft__task *t)
+{
+    size_t off = weft__task_trailer_off(t) + ((t->flags & TASK_F_NAMED) ? sizeof(char *) : 0) +
+                 ((t->flags & TASK_F_SCOPED) ? sizeof(uintptr_t) : 0);
     return (int64_t *)(t->body + off);
 }
 
@@ -122,6 +131,16 @@ static inline struct weft__task *weft__task_from_join(const weft_join *j)
  * calls weft__run_task on it). Arguments and errors as weft_spawn_with. */
 int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
                       const weft_spawn_opts *opts, weft_join **join, struct weft__task **out);
+
+/* As weft__task_create, for a child of a scope: `scope_tag` (non-zero) is kept in the cell,
+ * and weft__scope_child_end(tag, result, polled) runs once when the child ends, right after
+ * its future's drop (polled: the poll returned `result`; otherwise it was cancelled). */
+int weft__task_create_scoped(weft_rt *rt, const weft_future_type *type, const void *init,
+                             weft_join **join, uintptr_t scope_tag, struct weft__task **out);
+void weft__scope_child_end(uintptr_t scope_tag, int result, bool polled);
+/* True when the child's scope is cancelled: checked before each poll of a scoped task, so a
+ * child the cancel's walk missed (spawned at that very moment) stops all the same. */
+bool weft__scope_child_cancelled(uintptr_t scope_tag);
 
 /* Release one reference; frees the cell on the last one. */
 void weft__task_ref_dec(struct weft__task *t);
