@@ -41,6 +41,7 @@ typedef struct weft_rt_metrics {
     uint64_t steals, stolen, overflows, parks, unparks, lifo_hits, forced_yields;
     int64_t busy_ns;             /* time the workers spent awake, summed */
     uint64_t stuck_polls;        /* polls the monitor reported as stuck */
+    uint64_t inject_refused;     /* spawns refused with -EAGAIN at weft_rt_config.max_inject */
 } weft_rt_metrics;
 
 /* One worker's counters (the current-thread runtime has one "worker", its driving thread). */

@@ -45,6 +45,11 @@ typedef struct weft_rt_config {
     void (*on_stuck)(const struct weft_stuck_info *info, void *arg); /* optional; runs on the
                                     monitor thread, once per stuck poll */
     void *on_stuck_arg;
+    size_t max_inject;           /* cap on tasks waiting in the inject (global) queues: a spawn
+                                    from a thread that is not one of this runtime's (a foreign
+                                    thread, a blocking job) fails with -EAGAIN while that many
+                                    wait, and weft_rt_metrics.inject_refused counts it; wakes
+                                    and overflow are never refused. 0 = no cap */
 } weft_rt_config;
 
 /**
@@ -126,6 +131,8 @@ WEFT_API int weft_rt_builder_on_thread_start(weft_rt_builder *b, void (*fn)(void
 WEFT_API int weft_rt_builder_on_thread_stop(weft_rt_builder *b, void (*fn)(void *), void *arg);
 WEFT_API int weft_rt_builder_event_interval(weft_rt_builder *b, unsigned ticks); /* 1..1000000 */
 WEFT_API int weft_rt_builder_global_queue_interval(weft_rt_builder *b, unsigned ticks);
+/* weft_rt_config.max_inject: 1..2^40 tasks (-EINVAL otherwise; the default is no cap). */
+WEFT_API int weft_rt_builder_max_inject(weft_rt_builder *b, size_t tasks);
 /* Build; the builder stays valid (build again or free it). */
 WEFT_API int weft_rt_builder_build(const weft_rt_builder *b, weft_rt **out);
 WEFT_API void weft_rt_builder_free(weft_rt_builder *b);

@@ -329,6 +329,7 @@ void weft__metrics_read_totals(struct weft__metrics *m, weft_rt_metrics *o)
     for (int r = 0; r < WEFT_NPRIO; r++)
         o->inject_queue_depth += ld_relaxed(&rt->inject[r].len);
     o->stuck_polls = ld_relaxed(&m->stuck_total);
+    o->inject_refused = ld_relaxed(&rt->inject_refused);
 }
 
 static void copy_out(void *out, size_t size, const void *src, size_t have)

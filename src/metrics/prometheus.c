@@ -389,6 +389,9 @@ static void export_all(struct weft__metrics *m, struct weft__mbuf *b)
            (double)tot.tasks_alive, false);
     scalar(b, &sink, "weft_inject_queue_depth", "Tasks in the global (inject) queues.",
            WEFT__GAUGE, (double)tot.inject_queue_depth, false);
+    scalar(b, &sink, "weft_inject_refused_total",
+           "Spawns from outside the runtime refused at the inject-queue cap.", WEFT__COUNTER,
+           (double)tot.inject_refused, false);
     scalar(b, &sink, "weft_timers_active", "Timers armed on the workers' wheels.", WEFT__GAUGE,
            (double)tot.timers_active, false);
     scalar(b, &sink, "weft_timers_fired_total", "Timers that fired.", WEFT__COUNTER,

@@ -316,6 +316,14 @@ int weft_rt_builder_global_queue_interval(weft_rt_builder *b, unsigned ticks)
     return 0;
 }
 
+int weft_rt_builder_max_inject(weft_rt_builder *b, size_t tasks)
+{
+    if (!b || tasks == 0 || tasks > ((size_t)1 << 40))
+        return -EINVAL;
+    b->cfg.max_inject = tasks;
+    return 0;
+}
+
 int weft_rt_builder_build(const weft_rt_builder *b, weft_rt **out)
 {
     if (!b) {

@@ -51,3 +51,22 @@ size_t weft__inject_pop(struct weft__inject *q, size_t max, struct weft__task **
     pthread_mutex_unlock(&q->lock);
     return n;
 }
+
+int weft__inject_admit(weft_rt *rt)
+{
+    size_t cap = rt->cfg.max_inject;
+    if (WEFT_LIKELY(cap == 0))
+        return 0;
+    struct weft__tl *tl = &weft__tl;
+    bool local = tl->rt == rt && (tl->worker || (rt->flavor == WEFT_RT_CURRENT_THREAD &&
+                                                 tl->slab == &rt->ct.slab));
+    if (local)
+        return 0; /* to the caller's own queue */
+    size_t len = 0;
+    for (int r = 0; r < WEFT_NPRIO; r++)
+        len += ld_relaxed(&rt->inject[r].len);
+    if (len < cap)
+        return 0; /* a snapshot: racing spawners may overshoot by their number */
+    atomic_fetch_add_explicit(&rt->inject_refused, 1, memory_order_relaxed);
+    return -EAGAIN;
+}

@@ -154,6 +154,7 @@ struct weft_rt {
     _Atomic uint64_t next_id;
     _Atomic uint64_t foreign_spawned;  /* spawns from threads that are not workers */
     _Atomic uint64_t foreign_completed; /* tasks ended off the workers (blocking pool, shutdown) */
+    _Atomic uint64_t inject_refused;    /* spawns refused at cfg.max_inject */
     weft__poll_observer *_Atomic observer; /* see weft__poll_observer; NULL = off */
     _Atomic int timed_tasks;        /* new tasks record when they are queued (histograms) */
     void *metrics;                  /* src/metrics state, owned by it */
@@ -185,6 +186,9 @@ void weft__inject_push(struct weft__inject *q, struct weft__task *first, struct 
                        size_t n);
 /* Pop up to max tasks into a list; returns the count. */
 size_t weft__inject_pop(struct weft__inject *q, size_t max, struct weft__task **first);
+/* Before a spawn: 0, or -EAGAIN (counted) when the caller's task would go to the inject
+ * queues and they hold cfg.max_inject tasks already. */
+int weft__inject_admit(weft_rt *rt);
 
 /* Multi-thread executor. */
 int weft__mt_start(weft_rt *rt);
