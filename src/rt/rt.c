@@ -202,8 +202,12 @@ int weft_rt_block_on(weft_rt *rt, const weft_future_type *type, const void *init
         return -EINVAL;
     if (weft__tl.rt == rt)
         return -EDEADLK;
-    if ((err = weft_spawn(rt, type, init, &join)) < 0)
+    /* Not through weft_spawn: the caller waits for this one task, so the inject-queue cap
+     * (which bounds work fed in from outside) does not apply. */
+    struct weft__task *t;
+    if ((err = weft__task_create(rt, type, init, NULL, &join, &t)) < 0)
         return err;
+    weft__sched_schedule(t, 0);
     if (rt->flavor == WEFT_RT_CURRENT_THREAD) {
         err = weft__ct_block_on(rt, weft__task_from_join(join));
         if (err < 0) {
