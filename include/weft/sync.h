@@ -363,6 +363,18 @@ WEFT_API int weft_mpsc_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_
 WEFT_API int weft_mpsc_unbounded_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx,
                                      size_t elem_size);
 
+/* Create an unbounded channel that holds at most `max_queued` elements (1 .. 2^40): memory
+ * still grows in blocks as needed, but past the cap weft_mpsc_try_send fails with -EAGAIN
+ * (counted by weft_mpsc_refused) and weft_mpsc_send_poll waits until the receiver takes an
+ * element. The cap is checked against a count that concurrent senders can overshoot by their
+ * number. Same ownership, threads and cancellation as weft_mpsc_new; -EINVAL for a cap of 0. */
+WEFT_API int weft_mpsc_unbounded_new_capped(weft_mpsc_sender **tx, weft_mpsc_receiver **rx,
+                                            size_t elem_size, size_t max_queued);
+
+/* How many weft_mpsc_try_send calls on this channel returned -EAGAIN (full, at the cap, or
+ * behind waiting senders). 0 for NULL. Threads: any. */
+WEFT_API uint64_t weft_mpsc_refused(const weft_mpsc_sender *tx);
+
 /* Another handle to the same channel; the caller owns it and drops it with
  * weft_mpsc_sender_drop(). Works on a closed channel too. Threads: any. Returns 0 or -EINVAL
  * (NULL; *out NULL). Cancellation: never waits. */

@@ -60,6 +60,7 @@ enum { RX_IDLE = 0, RX_ARMED = 1, RX_WAKING = 2, RX_DEAD = 3 };
 
 #define SEND_GRANTED 1
 #define SEND_CLOSED 2
+#define SEND_RETRY 3 /* capped unbounded: an element was taken, try again */
 
 #define SKIP (1ull << 63)
 #define GRANT (1ull << 62) /* bounded: stamp = pos | GRANT while granted and not yet written */
@@ -89,6 +90,7 @@ struct chan {
     uint64_t cap;              /* bounded capacity; 0 = unbounded */
     uint64_t mask;             /* bounded: R - 1, R = next_pow2(cap) slots */
     unsigned char *ring;       /* bounded slots */
+    uint64_t ucap;             /* unbounded with a cap: most elements queued; 0 = no cap */
     char pad0[64];
     /* Producers. */
     _Atomic uint64_t tail;     /* next position to claim */
@@ -109,7 +111,9 @@ struct chan {
     /* Cold. */
     _Atomic size_t tx_count;   /* sender handles */
     _Atomic uint32_t refs;     /* 2: the sending side (while tx_count > 0) and the receiver */
-    struct weft__waitlist senders; /* queued send futures (bounded) */
+    struct weft__waitlist senders; /* queued send futures (bounded, or capped unbounded) */
+    _Atomic uint64_t ulen;     /* capped unbounded: elements queued (sends minus receives) */
+    _Atomic uint64_t refused;  /* try_send calls that got -EAGAIN */
 };
 
 enum { S_IDLE = 0, S_INIT, S_QUEUED, S_DONE };
@@ -175,7 +179,7 @@ static void block_put(struct chan *c, struct block *b)
 }
 
 static int chan_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_size,
-                    size_t cap, bool bounded)
+                    size_t cap, bool bounded, uint64_t ucap)
 {
     if (!tx || !rx) {
         if (tx)
@@ -219,6 +223,7 @@ static int chan_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_
         }
         c->head_block = b;
         atomic_init(&c->tail_block, b);
+        c->ucap = ucap;
     }
     atomic_init(&c->tx_count, 1);
     atomic_init(&c->refs, 2);
@@ -231,12 +236,31 @@ static int chan_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_
 int weft_mpsc_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_size,
                   size_t capacity)
 {
-    return chan_new(tx, rx, elem_size, capacity, true);
+    return chan_new(tx, rx, elem_size, capacity, true, 0);
 }
 
 int weft_mpsc_unbounded_new(weft_mpsc_sender **tx, weft_mpsc_receiver **rx, size_t elem_size)
 {
-    return chan_new(tx, rx, elem_size, 0, false);
+    return chan_new(tx, rx, elem_size, 0, false, 0);
+}
+
+int weft_mpsc_unbounded_new_capped(weft_mpsc_sender **tx, weft_mpsc_receiver **rx,
+                                   size_t elem_size, size_t max_queued)
+{
+    if (max_queued == 0 || max_queued > ((size_t)1 << 40)) {
+        if (tx)
+            *tx = NULL;
+        if (rx)
+            *rx = NULL;
+        return -EINVAL;
+    }
+    return chan_new(tx, rx, elem_size, 0, false, max_queued);
+}
+
+uint64_t weft_mpsc_refused(const weft_mpsc_sender *tx)
+{
+    const struct chan *c = (const struct chan *)tx;
+    return c ? atomic_load_explicit(&((struct chan *)c)->refused, memory_order_relaxed) : 0;
 }
 
 static void chan_release(struct chan *c)
@@ -479,9 +503,51 @@ static inline int list_pop(struct chan *c, void *out, memory_order order)
 
 /* ------------------------------------------------------------------ send */
 
+static void wake_one_sender(struct chan *c);
+
 static inline int pop(struct chan *c, void *out, memory_order order)
 {
-    return c->cap ? ring_pop(c, out, order) : list_pop(c, out, order);
+    if (c->cap)
+        return ring_pop(c, out, order);
+    int r = list_pop(c, out, order);
+    if (WEFT_UNLIKELY(c->ucap) && r == 0) {
+        /* Decrement, then look for waiters (seq_cst both): Dekker with capped_wait. */
+        atomic_fetch_sub_explicit(&c->ulen, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&c->state, memory_order_seq_cst) & CH_WAITERS)
+            wake_one_sender(c);
+    }
+    return r;
+}
+
+/* Capped unbounded: push if under the cap. -EAGAIN at the cap (a racy snapshot: concurrent
+ * senders may overshoot it by their number). */
+static int capped_push(struct chan *c, const void *value)
+{
+    if (ld_relaxed(&c->ulen) >= c->ucap)
+        return -EAGAIN;
+    atomic_fetch_add_explicit(&c->ulen, 1, memory_order_seq_cst);
+    int r = list_push(c, value);
+    if (r < 0)
+        atomic_fetch_sub_explicit(&c->ulen, 1, memory_order_seq_cst);
+    return r;
+}
+
+/* The receiver took an element from a capped channel with senders waiting: let the first
+ * one try again. */
+static void wake_one_sender(struct chan *c)
+{
+    weft_waker w = {0};
+    weft__waitlist_lock(&c->senders);
+    struct weft__waiter *n = weft__waitlist_pop(&c->senders);
+    if (n) {
+        w = n->waker;
+        n->waker.vtable = NULL;
+        st_release(&n->val, SEND_RETRY);
+    }
+    if (!c->senders.head)
+        atomic_fetch_and_explicit(&c->state, ~CH_WAITERS, memory_order_relaxed);
+    weft__waitlist_unlock(&c->senders);
+    weft_waker_wake(&w);
 }
 
 /* Send now if fair and possible: 0, -EAGAIN (full / senders queued), -EPIPE, -ENOMEM. */
@@ -491,7 +557,7 @@ static inline int send_now(struct chan *c, const void *value)
     if (WEFT_UNLIKELY(st & (CH_RX_CLOSED | CH_WAITERS)))
         return (st & CH_RX_CLOSED) ? -EPIPE : -EAGAIN;
     if (!c->cap)
-        return list_push(c, value);
+        return WEFT_UNLIKELY(c->ucap) ? capped_push(c, value) : list_push(c, value);
     uint64_t pos;
     if (ring_claim(c, &pos, false) != 0)
         return -EAGAIN;
@@ -504,7 +570,10 @@ int weft_mpsc_try_send(weft_mpsc_sender *tx, const void *value)
     struct chan *c = tx_chan(tx);
     if (WEFT_UNLIKELY(!c || !value))
         return -EINVAL;
-    return send_now(c, value);
+    int r = send_now(c, value);
+    if (WEFT_UNLIKELY(r == -EAGAIN))
+        atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+    return r;
 }
 
 void weft_mpsc_send_init(weft_mpsc_send *f, weft_mpsc_sender *tx, const void *value)
@@ -535,7 +604,21 @@ static weft_poll send_slow(struct send *s, weft_cx *cx, int *result)
         weft__waitlist_unlock(&c->senders);
         return send_done(s, result, -EPIPE);
     }
-    if (!c->senders.head) {
+    if (!c->cap) {
+        /* Capped unbounded: announce, then look at the count again (Dekker with pop's
+         * decrement + load). Room after all: try again at once instead of waiting. */
+        atomic_fetch_or_explicit(&c->state, CH_WAITERS, memory_order_seq_cst);
+        if (atomic_load_explicit(&c->ulen, memory_order_seq_cst) < c->ucap) {
+            if (!c->senders.head)
+                atomic_fetch_and_explicit(&c->state, ~CH_WAITERS, memory_order_relaxed);
+            weft__waitlist_unlock(&c->senders);
+            int r = capped_push(c, s->value);
+            if (r != -EAGAIN)
+                return send_done(s, result, r);
+            weft_waker_wake_by_ref(&cx->waker); /* overtaken: look again at the next poll */
+            return WEFT_PENDING;
+        }
+    } else if (!c->senders.head) {
         /* First in line: announce, then look again (Dekker with ring_pop's store + load). */
         atomic_fetch_or_explicit(&c->state, CH_WAITERS, memory_order_seq_cst);
         uint64_t pos;
@@ -594,6 +677,13 @@ static __attribute__((noinline)) weft_poll send_poll_slow(struct send *s, weft_c
     }
     if (v == SEND_CLOSED)
         return send_done(s, result, -EPIPE);
+    if (v == SEND_RETRY) { /* capped unbounded: an element was taken; our turn to try */
+        int r = capped_push(c, s->value);
+        if (r != -EAGAIN)
+            return send_done(s, result, r);
+        s->step = S_INIT;
+        return send_slow(s, cx, result); /* overtaken: queue again */
+    }
     ring_publish_granted(c, s->node.aux, s->value);
     return send_done(s, result, 0);
 }
@@ -642,6 +732,8 @@ void weft_mpsc_send_drop(weft_mpsc_send *f)
     }
     if (v == SEND_GRANTED)
         skip_grant(c, s->node.aux);
+    else if (v == SEND_RETRY && (ld_acquire(&c->state) & CH_WAITERS))
+        wake_one_sender(c); /* the room it was woken for goes to the next in line */
 }
 
 /* ------------------------------------------------------------------ sender handles */

@@ -409,6 +409,7 @@ static void producers_run(weft_rt *rt, bool bounded, size_t cap, int threads)
     struct foreign_arg fa[THREADS];
     int n = scaled(20000);
     ASSERT_EQ(bounded ? weft_mpsc_new(&tx, &rx, sizeof(struct msg), cap)
+              : cap   ? weft_mpsc_unbounded_new_capped(&tx, &rx, sizeof(struct msg), cap)
                       : weft_mpsc_unbounded_new(&tx, &rx, sizeof(struct msg)),
               0);
     struct cons ci = {.rx = rx};
@@ -453,6 +454,79 @@ TEST(producers_mt_unbounded)
 {
     weft_rt *rt = rt_mt(2);
     producers_run(rt, false, 0, 2);
+    weft_rt_free(rt);
+}
+
+/* An unbounded channel with a cap (issue "bounded memory where users feed work in"). */
+TEST(capped_unbounded_try_paths_and_close)
+{
+    weft_mpsc_sender *tx;
+    weft_mpsc_receiver *rx;
+    uint64_t v = 0;
+    ASSERT_EQ(weft_mpsc_unbounded_new_capped(&tx, &rx, 8, 0), -EINVAL);
+    ASSERT_TRUE(tx == NULL && rx == NULL);
+    ASSERT_EQ(weft_mpsc_unbounded_new_capped(&tx, &rx, 8, ((size_t)1 << 40) + 1), -EINVAL);
+    ASSERT_EQ(weft_mpsc_unbounded_new_capped(&tx, &rx, 8, 100), 0);
+    for (v = 0; v < 100; v++) /* crosses block boundaries (63 a block) */
+        ASSERT_EQ(weft_mpsc_try_send(tx, &v), 0);
+    ASSERT_EQ(weft_mpsc_try_send(tx, &v), -EAGAIN);
+    ASSERT_EQ(weft_mpsc_try_send(tx, &v), -EAGAIN);
+    ASSERT_EQ(weft_mpsc_refused(tx), 2);
+    ASSERT_EQ(weft_mpsc_refused(NULL), 0);
+    ASSERT_EQ(weft_mpsc_try_recv(rx, &v), 0);
+    ASSERT_EQ(v, 0);
+    v = 100;
+    ASSERT_EQ(weft_mpsc_try_send(tx, &v), 0); /* room again */
+    ASSERT_EQ(weft_mpsc_try_send(tx, &v), -EAGAIN);
+
+    /* A send waits at the cap and goes through once the receiver takes one. */
+    struct twaker tw = {0};
+    weft_mpsc_send f;
+    int r = 1;
+    v = 101;
+    weft_mpsc_send_init(&f, tx, &v);
+    ASSERT_EQ(send1(&f, &tw, &r), WEFT_PENDING);
+    ASSERT_EQ(send1(&f, &tw, &r), WEFT_PENDING);
+    uint64_t got;
+    ASSERT_EQ(weft_mpsc_try_recv(rx, &got), 0);
+    ASSERT_EQ(got, 1);
+    ASSERT_GE(tw_wakes(&tw), 1);
+    ASSERT_EQ(send1(&f, &tw, &r), WEFT_READY);
+    ASSERT_EQ(r, 0);
+    for (uint64_t want = 2; want <= 101; want++) {
+        ASSERT_EQ(weft_mpsc_try_recv(rx, &got), 0);
+        ASSERT_EQ(got, want);
+    }
+    ASSERT_EQ(weft_mpsc_try_recv(rx, &got), -EAGAIN);
+
+    /* Fill again; a waiting send is failed by the receiver's close; a dropped one is gone. */
+    for (v = 0; v < 100; v++)
+        ASSERT_EQ(weft_mpsc_try_send(tx, &v), 0);
+    weft_mpsc_send g;
+    weft_mpsc_send_init(&f, tx, &v);
+    weft_mpsc_send_init(&g, tx, &v);
+    ASSERT_EQ(send1(&f, &tw, &r), WEFT_PENDING);
+    ASSERT_EQ(send1(&g, &tw, &r), WEFT_PENDING);
+    weft_mpsc_send_drop(&g);
+    weft_mpsc_receiver_close(rx);
+    ASSERT_EQ(send1(&f, &tw, &r), WEFT_READY);
+    ASSERT_EQ(r, -EPIPE);
+    ASSERT_EQ(weft_mpsc_try_send(tx, &v), -EPIPE);
+    for (v = 0; v < 100; v++) {
+        ASSERT_EQ(weft_mpsc_try_recv(rx, &got), 0); /* what was sent still drains */
+        ASSERT_EQ(got, v);
+    }
+    weft_mpsc_sender_drop(tx);
+    ASSERT_EQ(weft_mpsc_try_recv(rx, &got), -EPIPE);
+    weft_mpsc_receiver_drop(rx);
+    ASSERT_EQ(atomic_load(&tw.refs), 0);
+}
+
+TEST(producers_mt_capped_unbounded)
+{
+    weft_rt *rt = rt_mt(2);
+    producers_run(rt, false, 3, 2);
+    producers_run(rt, false, 100, 1);
     weft_rt_free(rt);
 }
 
