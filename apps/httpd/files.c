@@ -521,7 +521,10 @@ static int send_entry(http_ex *ex, struct fentry *e)
     if (http_req_header(ex, "If-None-Match", &v)) {
         if (etag_list_match(v, e->etag, true))
             goto not_modified;
-    } else if (header_date(ex, "If-Modified-Since", &t) && e->mtime.tv_sec <= t) {
+    } else if (header_date(ex, "If-Modified-Since", &t) && e->mtime.tv_sec <= t &&
+               t <= time(NULL)) {
+        /* A date later than our clock is not a date we could have sent: ignore it (RFC 7232
+         * 3.3 called it invalid; Apache does the same) rather than answer 304 forever. */
         goto not_modified;
     }
 
@@ -683,5 +686,5 @@ void httpd_files_free(httpd_files *f)
 
 void httpd_files_handler(httpd_files *f, http_handler *h)
 {
-    *h = (http_handler){.name = "files", .handle = files_handle, .arg = f};
+    *h = (http_handler){.name = "files", .handle = files_handle, .arg = f, .ignores_body = true};
 }

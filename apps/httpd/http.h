@@ -85,6 +85,10 @@ typedef struct http_handler {
     void (*drop)(http_ex *ex, void *state); /* optional */
     size_t state_size;                      /* bytes of per-request state */
     void *arg;                              /* returned by http_ex_arg() */
+    /* The handler never reads the request body (e.g. static files). Body bytes that arrived
+     * with the head are then checked before the handler runs, so a malformed body (bad chunk
+     * size, body too large) gets its 400/413 instead of the handler's answer. */
+    bool ignores_body;
 } http_handler;
 
 /* The largest per-request handler state. */

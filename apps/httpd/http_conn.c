@@ -329,6 +329,24 @@ static const http_handler *route(const http_config *cfg, const char *p, size_t n
     return cfg->fallback;
 }
 
+/* The request will be answered without reading its body: drop the body bytes that came with
+ * the head now, so that a malformed or oversized body is answered 400/413 (as the RFC asks and
+ * nginx does) rather than with the handler's status followed by a bare close. Bytes still to
+ * come are drained after the response (PH_DRAIN). With Expect: 100-continue no body is sent
+ * before our answer, so there is nothing to check. Returns false when the request was rejected. */
+static bool precheck_body(http_conn *c)
+{
+    if (c->msg_done || c->ex.content_length == 0 || c->ex.expect_continue)
+        return true;
+    c->discard = true;
+    c->body_rd = c->body_wr = c->head_end;
+    if (http__parse_feed(c, c->in_len) == FEED_ERROR) {
+        reject(c, c->err_status ? c->err_status : 400);
+        return false;
+    }
+    return true;
+}
+
 /* The head is complete and valid: pick the handler. */
 static void begin_request(http_conn *c)
 {
@@ -346,9 +364,13 @@ static void begin_request(http_conn *c)
     const char *path = ex->path_len ? c->in + ex->path_off : "/";
     const http_handler *h = route(c->cfg, path, ex->path_len ? ex->path_len : 1);
     if (!h || !h->handle) {
+        if (!precheck_body(c))
+            return;
         http_resp_send(ex, 404, "text/plain; charset=utf-8", "404 Not Found\n", 14);
         return;
     }
+    if (h->ignores_body && !precheck_body(c))
+        return;
     if (h->state_size > HTTP_HANDLER_STATE_MAX) {
         http_resp_send(ex, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n", 26);
         return;

@@ -637,8 +637,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    static http_handler files_h, plain_h = {.name = "plaintext", .handle = plaintext_handle},
-                                 metrics_h = {.name = "metrics", .handle = metrics_handle};
+    static http_handler files_h,
+        plain_h = {.name = "plaintext", .handle = plaintext_handle, .ignores_body = true},
+        metrics_h = {.name = "metrics", .handle = metrics_handle, .ignores_body = true};
     httpd_files_handler(files, &files_h);
     http_route routes[2];
     size_t nroutes = 0;

@@ -232,6 +232,12 @@ TEST(get_head_and_conditionals)
     ASSERT_EQ(status_of(&r), 200);
     drive_result_free(&r);
 
+    /* A date in the future is ignored, not taken as "not modified since" */
+    r = get("GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-Modified-Since: Sun, 06 Nov 2095 08:49:37 "
+            "GMT\r\n\r\n");
+    ASSERT_EQ(status_of(&r), 200);
+    drive_result_free(&r);
+
     /* If-None-Match wins over If-Modified-Since */
     snprintf(req, sizeof req,
              "GET /hello.txt HTTP/1.1\r\nHost: a\r\nIf-None-Match: \"other\"\r\nIf-Modified-Since: "

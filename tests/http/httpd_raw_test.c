@@ -44,6 +44,20 @@ static const struct bad bad_requests[] = {
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n", 413},
     {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: tea\r\n\r\nhello", 417},
     {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 405},
+    /* Malformed bodies sent with the head to handlers that do not read bodies (files, the
+     * plaintext route): 400 before the handler's 405/200, then close. */
+    {"POST /plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+     400},
+    {"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\nabc\r\n"
+     "0\r\n\r\n",
+     400},
+    {"POST /plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;\x01\r\nabc\r\n0\r\n\r\n",
+     400},
+    {"POST /plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX0\r\n\r\n", 400},
+    {"POST /plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n", 400},
+    {"POST /plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX y\r\n\r\n",
+     400},
+    {"GET /nope HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
 };
 
 TEST(every_rejection_class_answers_and_closes)
@@ -150,6 +164,24 @@ TEST(error_response_survives_unread_input)
     hu_recv(fd, out, sizeof out, sizeof out, 5000, &closed);
     ASSERT_EQ(atoi(out + 9), 413);
     free(req);
+    close(fd);
+}
+
+TEST(valid_bodies_to_handlers_that_ignore_them_keep_the_connection)
+{
+    /* Chunk extensions and trailers are fine: 405 for the POST, then the next request. */
+    start();
+    int fd = hu_connect(s.port);
+    hu_sends(fd, "POST /plain HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3;a=\"b c\"\r\nabc\r\n0\r\nX: y\r\n\r\n"
+                 "GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+    char out[4096];
+    bool closed;
+    hu_recv(fd, out, sizeof out, sizeof out, 1500, &closed);
+    ASSERT_EQ(atoi(out + 9), 405);
+    const char *second = strstr(out + 10, "HTTP/1.1 200");
+    ASSERT_TRUE(second != NULL);
+    ASSERT_TRUE(!closed);
     close(fd);
 }
 
