@@ -130,6 +130,32 @@ WEFT_API weft_poll weft_file_open_poll(weft_file_open *op, weft_cx *cx, weft_fil
  */
 WEFT_API void weft_file_open_drop(weft_file_open *op);
 
+/* Flags for weft_file_open_beneath_init (resolve_flags). */
+#define WEFT_OPEN_NO_SYMLINKS 0x1u /* refuse every symbolic link on the way (-ELOOP) */
+#define WEFT_OPEN_NO_XDEV     0x2u /* refuse to cross a mount point (-EXDEV) */
+
+/**
+ * weft_file_open_beneath_init - like weft_file_open_init, but `path` resolves against the
+ * directory `dirfd` and may never leave it: openat2(2) with RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS (plus RESOLVE_NO_SYMLINKS / RESOLVE_NO_XDEV for the flags above).
+ * An absolute path, a ".." that would climb above `dirfd`, or a symbolic link whose target
+ * lies outside fail with -EXDEV; /proc magic links fail with -ELOOP. Symbolic links that stay
+ * inside are followed unless WEFT_OPEN_NO_SYMLINKS (then -ELOOP). Meant for serving files
+ * from a root directory: open the root once (O_DIRECTORY|O_PATH is enough), then open each
+ * request path with this.
+ * @dirfd: an open directory; stays the caller's and must stay open until the open completes.
+ * @resolve_flags: 0 or WEFT_OPEN_NO_SYMLINKS | WEFT_OPEN_NO_XDEV.
+ * Poll and drop it with weft_file_open_poll / weft_file_open_drop. Extra errors: -EINVAL
+ * (dirfd < 0, unknown resolve_flags, mode given with flags openat2 refuses), -EXDEV, -ELOOP,
+ * -EAGAIN (the kernel asks to retry after a concurrent rename; rare), and -ENOSYS when the
+ * kernel lacks openat2 (Linux < 5.6; both backends). There is deliberately no fallback:
+ * a user-space walk cannot match the kernel's guarantee against concurrent renames, so on
+ * -ENOSYS refuse the request rather than opening the path another way.
+ * Threads: any. Cancellation: as weft_file_open_init.
+ */
+WEFT_API void weft_file_open_beneath_init(weft_file_open *op, int dirfd, const char *path,
+                                          int flags, mode_t mode, unsigned resolve_flags);
+
 /* ------------------------------------------------------------------ read */
 
 /* A caller-stored future that reads from a file. Opaque-by-size. */

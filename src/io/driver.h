@@ -131,10 +131,12 @@ enum weft__io_opcode {
     WEFT__IO_STATX,
     WEFT__IO_SPLICE,
     WEFT__IO_ACCEPT_MULTI,
+    WEFT__IO_OPENAT2,
     WEFT__IO_OPCODE_COUNT
 };
 
 struct weft__io_op;
+struct open_how;
 typedef void (*weft__io_done_fn)(struct weft__io_op *op);
 
 /* Lifecycle (op->state). Written by the owner thread only. */
@@ -165,6 +167,8 @@ struct weft__io_op {
         int msg_flags;         /* RECV/SEND/RECVMSG/SENDMSG */
         socklen_t *addrlen;    /* ACCEPT (may be NULL) */
         int open_flags;        /* OPENAT */
+        struct open_how *how;  /* OPENAT2: flags (O_CLOEXEC included), mode, resolve; kept
+                                  alive by the caller until done runs */
         unsigned fsync_flags;  /* FSYNC: 1 = datasync */
         struct {
             int flags;
@@ -311,6 +315,15 @@ static inline void weft__io_prep_openat(struct weft__io_op *op, int dirfd, const
 {
     weft__io_prep(op, WEFT__IO_OPENAT, dirfd, done);
     op->addr = (void *)path, op->u.open_flags = flags, op->len = (uint32_t)mode;
+}
+
+/* openat2(2): `how` (flags must include O_CLOEXEC) stays the caller's and must stay valid
+ * until done runs. A kernel without openat2 gives -ENOSYS (no fallback: see fs.h). */
+static inline void weft__io_prep_openat2(struct weft__io_op *op, int dirfd, const char *path,
+                                         struct open_how *how, weft__io_done_fn done)
+{
+    weft__io_prep(op, WEFT__IO_OPENAT2, dirfd, done);
+    op->addr = (void *)path, op->u.how = how;
 }
 
 static inline void weft__io_prep_fsync(struct weft__io_op *op, int fd, int datasync,

@@ -39,7 +39,9 @@
  *           running when the runtime's shutdown_timeout expires is abandoned by the pool and
  *           may outlive the memory it writes to (docs/design/fs.md, "limits").
  */
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -199,6 +201,9 @@ struct fop {
     uint8_t by_path;         /* stat of a path rather than of `file` */
     _Atomic uint8_t fin;     /* S_DRIVER: FIN_DONE | FIN_DROPPED */
     _Atomic uint8_t cleaned; /* S_POOL after a drop: abandon_cleanup has run */
+    uint8_t beneath;         /* K_OPEN by weft_file_open_beneath: openat2 with `how` */
+    int dirfd;               /* K_OPEN: the directory relative paths resolve against */
+    struct open_how how;     /* beneath: read by the kernel when the op starts */
 };
 
 struct stat_fop {
@@ -332,8 +337,11 @@ static void prep(struct fop *f)
 
     switch (f->kind) {
     case K_OPEN:
-        weft__io_prep_openat(op, AT_FDCWD, f->path, f->flags | O_CLOEXEC, (mode_t)f->mode,
-                             fop_done);
+        if (f->beneath)
+            weft__io_prep_openat2(op, f->dirfd, f->path, &f->how, fop_done);
+        else
+            weft__io_prep_openat(op, f->dirfd, f->path, f->flags | O_CLOEXEC,
+                                 (mode_t)f->mode, fop_done);
         break;
     case K_READ:
         weft__io_prep_read(op, f->fd, f->buf + f->done, f->len - f->done, off, fop_done);
@@ -475,6 +483,29 @@ void weft_file_open_init(weft_file_open *op, const char *path, int flags, mode_t
     f->user_path = path;
     f->flags = flags;
     f->mode = (uint32_t)mode;
+    f->dirfd = AT_FDCWD;
+}
+
+void weft_file_open_beneath_init(weft_file_open *op, int dirfd, const char *path, int flags,
+                                 mode_t mode, unsigned resolve_flags)
+{
+    struct fop *f = (struct fop *)op;
+    if (!f)
+        return;
+    weft_file_open_init(op, path, flags, mode);
+    f->beneath = 1;
+    f->dirfd = dirfd;
+    /* openat2 rejects unknown flag bits and a mode without O_CREAT/O_TMPFILE; bad arguments
+     * (a negative dirfd, unknown resolve_flags) are reported by the poll as -EINVAL. */
+    f->how.flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
+    f->how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? (uint64_t)(mode & 07777) : 0;
+    f->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    if (resolve_flags & WEFT_OPEN_NO_SYMLINKS)
+        f->how.resolve |= RESOLVE_NO_SYMLINKS;
+    if (resolve_flags & WEFT_OPEN_NO_XDEV)
+        f->how.resolve |= RESOLVE_NO_XDEV;
+    if (dirfd < 0 || (resolve_flags & ~(unsigned)(WEFT_OPEN_NO_SYMLINKS | WEFT_OPEN_NO_XDEV)))
+        f->beneath = 2; /* reported by the first poll */
 }
 
 weft_poll weft_file_open_poll(weft_file_open *op, weft_cx *cx, weft_file **file, int *result)
@@ -490,7 +521,7 @@ weft_poll weft_file_open_poll(weft_file_open *op, weft_cx *cx, weft_file **file,
     if (WEFT_UNLIKELY(!poll_ok(f, K_OPEN, cx) || !file))
         return bad_poll(f, K_OPEN, result);
     if (f->step == S_INIT) {
-        if ((err = copy_path(f)) < 0) {
+        if ((err = f->beneath == 2 ? -EINVAL : copy_path(f)) < 0) {
             f->step = S_FINISHED;
             *result = err;
             return WEFT_READY;

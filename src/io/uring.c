@@ -273,6 +273,9 @@ static void prep_sqe(struct io_uring_sqe *sqe, struct weft__io_op *op)
         io_uring_prep_openat(sqe, op->fd, op->addr, op->u.open_flags | O_CLOEXEC,
                              (mode_t)op->len);
         break;
+    case WEFT__IO_OPENAT2:
+        io_uring_prep_openat2(sqe, op->fd, op->addr, op->u.how);
+        break;
     case WEFT__IO_FSYNC:
         io_uring_prep_fsync(sqe, op->fd, (op->u.fsync_flags & 1u) ? IORING_FSYNC_DATASYNC : 0);
         break;
@@ -655,6 +658,7 @@ static const uint8_t uring_opcode[WEFT__IO_OPCODE_COUNT] = {
     [WEFT__IO_CLOSE] = IORING_OP_CLOSE,     [WEFT__IO_OPENAT] = IORING_OP_OPENAT,
     [WEFT__IO_FSYNC] = IORING_OP_FSYNC,     [WEFT__IO_STATX] = IORING_OP_STATX,
     [WEFT__IO_SPLICE] = IORING_OP_SPLICE,   [WEFT__IO_ACCEPT_MULTI] = IORING_OP_ACCEPT,
+    [WEFT__IO_OPENAT2] = IORING_OP_OPENAT2,
 };
 
 static const struct {

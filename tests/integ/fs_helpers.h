@@ -28,6 +28,7 @@ enum {
     OP_STAT_PATH,
     OP_LSTAT_PATH,
     OP_CLOSE,
+    OP_OPEN_BENEATH,
 };
 
 /* One file operation as a task: the arguments, then the future. */
@@ -49,6 +50,8 @@ struct op_task {
         weft_file_close cl;
     } u;
     int started;
+    int dirfd;        /* OP_OPEN_BENEATH */
+    unsigned resolve; /* OP_OPEN_BENEATH */
 };
 
 struct op_out {
@@ -62,6 +65,10 @@ static inline void op_start(struct op_task *t)
     switch (t->kind) {
     case OP_OPEN:
         weft_file_open_init(&t->u.open, t->path, t->flags, t->mode);
+        break;
+    case OP_OPEN_BENEATH:
+        weft_file_open_beneath_init(&t->u.open, t->dirfd, t->path, t->flags, t->mode,
+                                    t->resolve);
         break;
     case OP_READ:
         weft_file_read_init(&t->u.rd, t->file, t->buf, t->len, t->off);
@@ -109,6 +116,7 @@ static inline weft_poll op_step(struct op_task *t, weft_cx *cx, struct op_out *o
     }
     switch (t->kind) {
     case OP_OPEN:
+    case OP_OPEN_BENEATH:
         p = weft_file_open_poll(&t->u.open, cx, &o->file, &r);
         n = r;
         break;
@@ -147,6 +155,7 @@ static inline void op_drop_future(struct op_task *t)
         return;
     switch (t->kind) {
     case OP_OPEN:
+    case OP_OPEN_BENEATH:
         weft_file_open_drop(&t->u.open);
         break;
     case OP_READ:
@@ -212,6 +221,21 @@ static inline int fs_open(weft_rt *rt, const char *path, int flags, mode_t mode,
 {
     struct op_out o =
         fs_run(rt, (struct op_task){.kind = OP_OPEN, .path = path, .flags = flags, .mode = mode});
+    *f = o.file;
+    if (o.res == 0)
+        ASSERT_TRUE(o.file != NULL);
+    else
+        ASSERT_TRUE(o.file == NULL);
+    return (int)o.res;
+}
+
+/* Open `path` beneath the directory dirfd (weft_file_open_beneath_init). */
+static inline int fs_open_beneath(weft_rt *rt, int dirfd, const char *path, int flags,
+                                  mode_t mode, unsigned resolve, weft_file **f)
+{
+    struct op_out o = fs_run(rt, (struct op_task){.kind = OP_OPEN_BENEATH, .dirfd = dirfd,
+                                                  .path = path, .flags = flags, .mode = mode,
+                                                  .resolve = resolve});
     *f = o.file;
     if (o.res == 0)
         ASSERT_TRUE(o.file != NULL);
