@@ -83,7 +83,8 @@ typedef struct weft_fiber_opts {
  * Threads: any (as weft_spawn). Cancellation: weft_join_abort(join) cancels the fiber at its
  * next await (see the top of this file); weft_rt_free cancels every unfinished fiber the same
  * way and runs it to its end on the thread calling weft_rt_free.
- * Returns 0; -EINVAL (NULL rt or fn, bad opts); -ENOMEM; -ESHUTDOWN (rt is shutting down).
+ * Returns 0; -EINVAL (NULL rt or fn, bad opts); -ENOMEM; -ESHUTDOWN (rt is shutting down);
+ * -EAGAIN (the inject-queue cap, as weft_spawn).
  */
 WEFT_API int weft_fiber_spawn(weft_rt *rt, weft_fiber_fn fn, void *arg,
                               const weft_fiber_opts *opts, weft_join **join);

@@ -52,7 +52,8 @@ typedef struct weft_join weft_join;
  * Threads: any - a worker (the task goes to that worker's queue), the current-thread runtime's
  * driving thread, or any other thread (the task goes through the inject queue).
  * Returns 0; -EINVAL (NULL rt/type/poll, or sizes over 1 GiB); -ENOMEM; -ESHUTDOWN (the
- * runtime is shutting down: nothing was started).
+ * runtime is shutting down: nothing was started); -EAGAIN (called off the runtime while the
+ * inject queue holds weft_rt_config.max_inject tasks: nothing was started).
  */
 WEFT_API int weft_spawn(weft_rt *rt, const weft_future_type *type, const void *init,
                         weft_join **join);

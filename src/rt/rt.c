@@ -42,6 +42,8 @@ static int check_config(const weft_rt_config *c)
         return -EINVAL;
     if (c->blocking_keep_alive < 0 || c->shutdown_timeout < 0)
         return -EINVAL;
+    if (c->max_inject > ((size_t)1 << 40)) /* same range as weft_rt_builder_max_inject */
+        return -EINVAL;
     return 0;
 }
 
@@ -202,8 +204,8 @@ int weft_rt_block_on(weft_rt *rt, const weft_future_type *type, const void *init
         return -EINVAL;
     if (weft__tl.rt == rt)
         return -EDEADLK;
-    /* Not through weft_spawn: the caller waits for this one task, so the inject-queue cap
-     * (which bounds work fed in from outside) does not apply. */
+    /* Not weft_spawn: the inject-queue cap (cfg.max_inject) must not refuse block_on, the
+     * call that drains the queue of a current-thread runtime. */
     struct weft__task *t;
     if ((err = weft__task_create(rt, type, init, NULL, &join, &t)) < 0)
         return err;
