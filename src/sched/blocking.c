@@ -622,8 +622,12 @@ static void *thread_main(void *arg)
                                                        memory_order_seq_cst);
                 count = RUN_ONE;
                 /* The last searcher to find work passes the baton: what is left behind us
-                 * must not wait for our job, which may block. */
-                if (SEARCHING(a) == 1 && more)
+                 * must not wait for our job, which may block. `more` was read before our
+                 * seq_cst RMW above; a job pushed since may have seen us still searching and
+                 * counted on us, so look at the queue again (Dekker with lane_notify's fence
+                 * and load). Without this re-check a burst could strand its tail behind one
+                 * blocked job (seen once under TSan: 30 jobs waited 20 s). */
+                if (SEARCHING(a) == 1 && (more || !bq_is_empty(&l->q)))
                     lane_notify(p, l);
             }
             if (!job_run(th, t, &count, more, &busy)) {
