@@ -53,17 +53,23 @@ static void notify_one(weft_rt *rt)
     if (ld_acquire(&rt->shutdown))
         return;
     pthread_mutex_lock(&rt->idle_lock);
-    if (rt->nsleepers == 0 || ld_relaxed(&rt->num_searching) != 0) {
+    if (rt->nsleepers == 0 || ld_relaxed(&rt->num_searching) != 0 ||
+        ld_relaxed(&rt->shutdown)) {
         pthread_mutex_unlock(&rt->idle_lock);
         return;
     }
     unsigned idx = rt->sleepers[--rt->nsleepers];
     atomic_fetch_sub_explicit(&rt->num_parked, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    /* Counted under the lock: a worker leaving at shutdown takes the lock once, then waits
+     * for this to drop before it frees the reactor we are about to unpark (a blocking-pool
+     * thread waking a task raced with exactly that: TSan, net_resolve@uring). */
+    atomic_fetch_add_explicit(&rt->waking, 1, memory_order_relaxed);
     pthread_mutex_unlock(&rt->idle_lock);
     struct weft__worker *w = &rt->workers[idx];
     st_release(&w->park, PARK_NOTIFIED);
     wake_worker(w);
+    atomic_fetch_sub_explicit(&rt->waking, 1, memory_order_release);
 }
 
 /* Cheap check after a local push: two loads, no fence (see the top comment). */
@@ -439,6 +445,13 @@ static void *worker_main(void *arg)
      * and weft__mt_stop has finished waking us. */
     atomic_fetch_add_explicit(&rt->exited, 1, memory_order_acq_rel);
     while (ld_acquire(&rt->exited) < rt->nworkers || !ld_acquire(&rt->stop_woken))
+        sched_yield();
+    /* A notify_one from another thread (a blocking job's wake) may have picked a sleeper
+     * before shutdown: after this lock/unlock every such call is counted in `waking`, and
+     * later ones see shutdown. Let them finish their unpark first. */
+    pthread_mutex_lock(&rt->idle_lock);
+    pthread_mutex_unlock(&rt->idle_lock);
+    while (ld_acquire(&rt->waking) != 0)
         sched_yield();
     struct weft__io_driver *io = w->io;
     w->io = NULL;

@@ -139,6 +139,7 @@ struct weft_rt {
     _Atomic int shutdown;      /* workers: stop */
     _Atomic unsigned exited;   /* workers out of their loop (shutdown barrier) */
     _Atomic int stop_woken;    /* weft__mt_stop has woken every worker */
+    _Atomic unsigned waking;   /* notify_one calls between picking a sleeper and waking it */
     struct weft__inject inject[WEFT_NPRIO]; /* by rank */
     /* Idle set (multi-thread). */
     alignas(WEFT_CACHELINE) _Atomic uint32_t num_searching;
