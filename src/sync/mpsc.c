@@ -408,11 +408,7 @@ static void grant_senders(struct chan *c)
         w->aux = pos;
         weft__wakelist_take(&wl, &w->waker);
         st_release(&w->val, SEND_GRANTED);
-        if (weft__wakelist_full(&wl)) {
-            weft__waitlist_unlock(&c->senders);
-            weft__wakelist_wake(&wl);
-            weft__waitlist_lock(&c->senders);
-        }
+        weft__wakelist_flush_if_full(&wl, &c->senders);
     }
     if (!c->senders.head)
         atomic_fetch_and_explicit(&c->state, ~CH_WAITERS, memory_order_relaxed);
@@ -907,11 +903,7 @@ void weft_mpsc_receiver_close(weft_mpsc_receiver *rx)
     while ((w = weft__waitlist_pop(&c->senders))) {
         weft__wakelist_take(&wl, &w->waker);
         st_release(&w->val, SEND_CLOSED);
-        if (weft__wakelist_full(&wl)) {
-            weft__waitlist_unlock(&c->senders);
-            weft__wakelist_wake(&wl);
-            weft__waitlist_lock(&c->senders);
-        }
+        weft__wakelist_flush_if_full(&wl, &c->senders);
     }
     atomic_fetch_and_explicit(&c->state, ~CH_WAITERS, memory_order_relaxed);
     weft__waitlist_unlock(&c->senders);
