@@ -156,14 +156,19 @@ void weft__mt_unpark_timers(weft_rt *rt, struct weft__timers *ts)
 
 /* Before sleeping, look for work for a few microseconds: waking a parked thread costs ~8 us
  * on our VMs and work often arrives sooner (a blocking job finishing, the other worker's
- * message). Bounded to 20 us, so a worker sharing its CPU loses at most that.
- * Measured on spawn_blocking seq: 8 us -> 2-3 us per call (docs/benchmarks.md). */
+ * message). Bounded to 20 us. Measured on spawn_blocking seq: 8 us -> 2-3 us per call
+ * (docs/benchmarks.md). Only when every worker can have a CPU of its own (park_spin_ns is 0
+ * otherwise, see weft__mt_start): a worker spinning on the CPU another worker needs delays
+ * the very work it waits for, and a server pinned to fewer CPUs than workers burned up to a
+ * fifth of its CPU that way (bench/http, plain_c100). */
 #define PARK_SPIN_NS WEFT_US(20)
 
 static bool spin_for_work(struct weft__worker *w)
 {
     weft_rt *rt = w->rt;
-    int64_t until = weft__now() + PARK_SPIN_NS;
+    if (rt->park_spin_ns == 0)
+        return false;
+    int64_t until = weft__now() + rt->park_spin_ns;
     for (unsigned i = 0;; i++) {
         if (has_work(rt) || ld_relaxed(&rt->shutdown))
             return true;
@@ -479,6 +484,12 @@ int weft__mt_start(weft_rt *rt)
         rt->sleepers = NULL;
         return -ENOMEM;
     }
+    /* The workers inherit this thread's CPU set: spin before parking only if it has a CPU
+     * for each of them. */
+    cpu_set_t cpus;
+    rt->park_spin_ns = PARK_SPIN_NS;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && (unsigned)CPU_COUNT(&cpus) < n)
+        rt->park_spin_ns = 0;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, rt->cfg.thread_stack_size);

@@ -133,6 +133,7 @@ struct weft_rt {
     unsigned nworkers;
     unsigned event_interval;
     unsigned global_interval;
+    int64_t park_spin_ns;      /* multi-thread: how long an idle worker looks for work */
     weft_rt_config cfg;
     char thread_name[16];
     _Atomic int closed;        /* no new spawns (set under foreign_lock) */
