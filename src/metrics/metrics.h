@@ -139,6 +139,8 @@ struct weft__mworker {
     struct weft__task *mon_task;
     int64_t mon_first;
     bool mon_reported;
+    bool mon_checking;   /* a poll over the threshold: is its thread running, blocked or waiting? */
+    int64_t mon_check_at, mon_cpu0;
     /* Published by the monitor. */
     _Atomic uint64_t stuck_total;
     _Atomic int stuck_now;

@@ -34,9 +34,12 @@
  * monitor notices the change (within 100 ms: its sleeps are capped while a signal is set) and
  * writes the task dump to the registered fd from its own thread.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "metrics/metrics.h"
 #include "sys/futex.h"
@@ -169,6 +172,63 @@ static void report(struct weft__metrics *m, unsigned i, struct weft__task *t, ui
     wake_a_worker(rt, i);
 }
 
+/* CPU time used so far by thread `tid` of this process, in ns, or -1. The clock id is the
+ * kernel's encoding of a per-thread CPU clock (what pthread_getcpuclockid returns). */
+static int64_t thread_cpu_ns(int tid)
+{
+    struct timespec ts;
+    clockid_t id = (clockid_t)((~(unsigned)tid << 3) | 6u);
+    if (clock_gettime(id, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The scheduler state of thread `tid` (R running or runnable, S/D blocked, ...), or 0. */
+static char thread_state(int tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* "tid (comm) S ...": comm may hold anything */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* A poll has lasted the threshold by the wall clock. Is that the task's doing? A worker the OS
+ * left without a CPU (more workers than CPUs, a busy machine) looks the same from here, and
+ * reporting it sends a user after a task that did nothing wrong. So the monitor watches the
+ * worker's thread for one more period: the poll is reported if the thread ran for at least an
+ * eighth of that period (a long computation) or is blocked in a system call (state S or D:
+ * the blocking call this detector is for); a thread that is runnable but barely ran is waiting
+ * for a CPU, and the watch goes on. One clock read per period and one small /proc read, only
+ * while some poll is over the threshold. Without a thread id the wall clock decides. */
+static bool not_the_os(struct weft__mworker *mw, struct weft__stats *st, int64_t now)
+{
+    int tid = ld_relaxed(&st->tid);
+    int64_t cpu = tid > 0 ? thread_cpu_ns(tid) : -1;
+    if (cpu < 0)
+        return true;
+    if (!mw->mon_checking) {
+        mw->mon_checking = true;
+        mw->mon_check_at = now;
+        mw->mon_cpu0 = cpu;
+        return false;
+    }
+    int64_t span = now - mw->mon_check_at, ran = cpu - mw->mon_cpu0;
+    mw->mon_check_at = now;
+    mw->mon_cpu0 = cpu;
+    if (ran >= span / 8)
+        return true;
+    char state = thread_state(tid);
+    return state != 'R' && state != 0;
+}
+
 /* While worker i is stuck: fire its timers and hand its queue to the others. Lowers *wake_at
  * to its next timer deadline. */
 static void keep_moving(struct weft__metrics *m, unsigned i, int64_t now, int64_t *wake_at)
@@ -195,6 +255,7 @@ static bool scan(struct weft__metrics *m, int64_t now, int64_t *wake_at)
         struct weft__task *r = ld_acquire(&st->running);
         uint64_t seq = ld_relaxed(&st->polls);
         if (!r || seq != mw->mon_seq || r != mw->mon_task) {
+            mw->mon_checking = false;
             if (mw->mon_reported) {
                 mw->mon_reported = false;
                 st_release(&mw->stuck_now, 0);
@@ -207,7 +268,7 @@ static bool scan(struct weft__metrics *m, int64_t now, int64_t *wake_at)
         }
         busy = true;
         int64_t d = now - mw->mon_first;
-        if (!mw->mon_reported && d >= m->threshold)
+        if (!mw->mon_reported && d >= m->threshold && not_the_os(mw, st, now))
             report(m, i, r, seq, d);
         if (mw->mon_reported)
             keep_moving(m, i, now, wake_at);

@@ -7,6 +7,7 @@
  */
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sched/sched.h"
 #include "io/driver.h"
@@ -163,6 +164,7 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
     weft__tl.current = NULL;
     weft__tl.stats = &ct->stats;
     weft__tl.index = 0;
+    st_relaxed(&ct->stats.tid, (int)gettid()); /* the driving thread can change per call */
     st_relaxed(&ct->stats.busy_since, weft__now());
 
     while (!(ld_acquire(&until->state) & TASK_COMPLETE)) {
@@ -253,6 +255,7 @@ int weft_rt_run_once(weft_rt *rt, int64_t *next_deadline)
     weft__tl.current = NULL;
     weft__tl.stats = &ct->stats;
     weft__tl.index = 0;
+    st_relaxed(&ct->stats.tid, (int)gettid()); /* the driving thread can change per call */
 
     int polls = 0;
     for (int pass = 0; pass < 4; pass++) {

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sched/sched.h"
 #include "io/driver.h"
@@ -414,6 +415,7 @@ static void *worker_main(void *arg)
     weft__tl.slab = &w->slab;
     weft__tl.stats = &w->stats;
     weft__tl.index = w->index;
+    st_relaxed(&w->stats.tid, (int)gettid());
     st_relaxed(&w->stats.busy_since, weft__now());
     if (rt->cfg.on_thread_start)
         rt->cfg.on_thread_start(rt->cfg.hook_arg);

@@ -58,6 +58,7 @@ struct weft__stats {
     _Atomic uint64_t busy_ns;       /* time spent awake, up to the last park */
     _Atomic int64_t busy_since;     /* when it last woke (ns), 0 while parked */
     _Atomic(struct weft__task *) running; /* task in poll now, or NULL (stuck-worker monitor) */
+    _Atomic int tid;                /* kernel thread id of the polling thread, 0 = unknown */
 };
 /* WEFT_METRICS=0 (CMake -DWEFT_METRICS=OFF) compiles the counters out: a measurement build
  * for docs/design/metrics.md; src/metrics then starts no monitor and reads zeros. */
