@@ -61,6 +61,10 @@ typedef struct weft_worker_metrics {
     uint64_t stuck_polls;        /* polls of this worker reported as stuck */
     uint64_t stuck_task;         /* id of the task it is stuck in now (as the monitor
                                     reported it), or 0 */
+    /* Its reactor, as of its last park (or the last event_interval ticks while busy): */
+    uint64_t io_submitted;       /* IO operations handed to the reactor */
+    uint64_t io_completed;       /* IO operations that completed (any result) */
+    uint64_t io_enters;          /* io_uring_enter / epoll_wait system calls */
 } weft_worker_metrics;
 
 /**

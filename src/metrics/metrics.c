@@ -293,6 +293,9 @@ void weft__metrics_read_worker(struct weft__metrics *m, unsigned i, weft_worker_
     o->timers_fired = ld_relaxed(&ts->fired);
     o->stuck_polls = ld_relaxed(&mw->stuck_total);
     o->stuck_task = ld_acquire(&mw->stuck_now) ? ld_relaxed(&mw->stuck_id) : 0;
+    o->io_submitted = ld_relaxed(&st->io_submitted);
+    o->io_completed = ld_relaxed(&st->io_completed);
+    o->io_enters = ld_relaxed(&st->io_enters);
 }
 
 void weft__metrics_read_totals(struct weft__metrics *m, weft_rt_metrics *o)

@@ -276,7 +276,7 @@ static size_t write_sink_family(struct weft__mbuf *b, struct weft__metrics_sink 
 
 enum wfield {
     F_POLLS, F_STEALS, F_STOLEN, F_OVERFLOWS, F_PARKS, F_UNPARKS, F_LIFO, F_YIELDS, F_BUSY,
-    F_DEPTH, F_STUCK, F_TIMERS_ACTIVE, F_TIMERS_FIRED,
+    F_DEPTH, F_STUCK, F_TIMERS_ACTIVE, F_TIMERS_FIRED, F_IO_DONE, F_IO_ENTERS,
 };
 
 static const struct {
@@ -303,6 +303,12 @@ static const struct {
      F_DEPTH},
     {"weft_worker_stuck_polls_total",
      "Polls on this worker that ran longer than the stuck threshold.", WEFT__COUNTER, F_STUCK},
+    {"weft_worker_io_operations_total",
+     "IO operations completed by this worker's reactor (as of its last park).", WEFT__COUNTER,
+     F_IO_DONE},
+    {"weft_worker_io_enters_total",
+     "System calls this worker's reactor made to submit and wait (io_uring_enter, epoll_wait).",
+     WEFT__COUNTER, F_IO_ENTERS},
 };
 
 static double wvalue(const weft_worker_metrics *w, enum wfield f)
@@ -321,6 +327,8 @@ static double wvalue(const weft_worker_metrics *w, enum wfield f)
     case F_STUCK: return (double)w->stuck_polls;
     case F_TIMERS_ACTIVE: return (double)w->timers_active;
     case F_TIMERS_FIRED: return (double)w->timers_fired;
+    case F_IO_DONE: return (double)w->io_completed;
+    case F_IO_ENTERS: return (double)w->io_enters;
     }
     return 0;
 }
@@ -425,10 +433,13 @@ static void export_all(struct weft__metrics *m, struct weft__mbuf *b)
     scalar(b, &sink, "weft_blocking_refused_total",
            "Blocking submissions refused because a lane's queue was at its cap.", WEFT__COUNTER,
            (double)bs.jobs_refused, true);
-    /* IO operations: the drivers keep owner-only counters; a source (not yet registered by
-     * the IO layer) must publish them before they can be exported safely. */
+    /* IO operations: each reactor's owner copies its counters at every park. */
+    double io_done = 0;
+    for (unsigned i = 0; i < m->n; i++)
+        io_done += (double)w[i].io_completed;
     scalar(b, &sink, "weft_io_operations_total",
-           "IO operations completed, by backend and kind.", WEFT__COUNTER, 0, true);
+           "IO operations completed by the workers' reactors (as of their last park).",
+           WEFT__COUNTER, io_done, true);
 
     if (m->histograms) {
         runtime_hist(b, m, "weft_poll_duration_seconds", "Duration of task polls.", false);

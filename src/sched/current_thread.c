@@ -186,8 +186,10 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
             if (WEFT_UNLIKELY(--ct->until_event == 0)) {
                 ct->until_event = rt->event_interval;
                 fire_due_timers(ct);
-                if (ct->io)
+                if (ct->io) {
                     weft__io_poll(ct->io);
+                    weft__publish_io_stats(&ct->stats, ct->io);
+                }
             }
             weft__run_task(rt, t);
             continue;
@@ -199,6 +201,7 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
         /* Park: publish, re-check, sleep until the next timer at most. */
         WEFT_STAT_ADD(&ct->stats, parks, 1);
         WEFT_STAT_ADD(&ct->stats, busy_ns, weft__now() - ld_relaxed(&ct->stats.busy_since));
+        weft__publish_io_stats(&ct->stats, ct->io);
         atomic_store(&ct->park, PARK_PARKED);
         if (inject_empty(rt) && !(ld_acquire(&until->state) & TASK_COMPLETE)) {
             int64_t deadline = weft__timers_next(&ct->timers);
@@ -215,6 +218,7 @@ int weft__ct_block_on(weft_rt *rt, struct weft__task *until)
     }
     WEFT_STAT_ADD(&ct->stats, busy_ns, weft__now() - ld_relaxed(&ct->stats.busy_since));
     st_relaxed(&ct->stats.busy_since, 0);
+    weft__publish_io_stats(&ct->stats, ct->io);
 
     saved.id_next = weft__tl.id_next;
     saved.id_end = weft__tl.id_end;

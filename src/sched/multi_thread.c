@@ -45,6 +45,16 @@ static void wake_worker(struct weft__worker *w)
         weft__futex_wake(&w->park, 1);
 }
 
+void weft__publish_io_stats(struct weft__stats *st, struct weft__io_driver *io)
+{
+    if (!io)
+        return;
+    const struct weft__io_stats *s = weft__io_driver_stats(io);
+    st_relaxed(&st->io_submitted, s->submitted);
+    st_relaxed(&st->io_completed, s->completed);
+    st_relaxed(&st->io_enters, s->enters);
+}
+
 /* ------------------------------------------------------------------ idle set */
 
 static void notify_one(weft_rt *rt)
@@ -195,6 +205,7 @@ static void park(struct weft__worker *w)
 
     WEFT_STAT_ADD(&w->stats, parks, 1);
     WEFT_STAT_ADD(&w->stats, busy_ns, now - ld_relaxed(&w->stats.busy_since));
+    weft__publish_io_stats(&w->stats, w->io);
     st_relaxed(&w->stats.busy_since, 0);
 
     if (w->searching) {
@@ -425,8 +436,10 @@ static void *worker_main(void *arg)
         if (WEFT_UNLIKELY(--w->until_event == 0)) {
             w->until_event = rt->event_interval;
             fire_due_timers(w);
-            if (w->io)
+            if (w->io) {
                 weft__io_poll(w->io); /* one enter carries every SQE since the last one */
+                weft__publish_io_stats(&w->stats, w->io);
+            }
         }
         struct weft__task *t = next_task(w);
         if (!t && w->io && weft__io_poll(w->io) > 0)
@@ -461,6 +474,7 @@ static void *worker_main(void *arg)
     while (ld_acquire(&rt->waking) != 0)
         sched_yield();
     struct weft__io_driver *io = w->io;
+    weft__publish_io_stats(&w->stats, io);
     w->io = NULL;
     weft__io_driver_free(io);
     if (rt->cfg.on_thread_stop)

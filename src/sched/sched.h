@@ -59,7 +59,14 @@ struct weft__stats {
     _Atomic int64_t busy_since;     /* when it last woke (ns), 0 while parked */
     _Atomic(struct weft__task *) running; /* task in poll now, or NULL (stuck-worker monitor) */
     _Atomic int tid;                /* kernel thread id of the polling thread, 0 = unknown */
+    /* The reactor's counters, copied by its owner at each park and every event_interval
+     * ticks (the driver's own are plain fields of the owner's). */
+    _Atomic uint64_t io_submitted, io_completed, io_enters;
 };
+struct weft__io_driver;
+/* Copy io's counters into st (owner thread of io; NULL io is a no-op). */
+void weft__publish_io_stats(struct weft__stats *st, struct weft__io_driver *io);
+
 /* WEFT_METRICS=0 (CMake -DWEFT_METRICS=OFF) compiles the counters out: a measurement build
  * for docs/design/metrics.md; src/metrics then starts no monitor and reads zeros. */
 #ifndef WEFT_METRICS

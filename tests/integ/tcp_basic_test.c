@@ -56,6 +56,31 @@ TEST(echo_all_read_write_kinds)
         ASSERT_EQ(nu_xfer(rt, nu_read_some, &x), 0);
         ASSERT_EQ(nu_read_exact_now(rt, s, buf, 4, WEFT_NEVER), 0); /* clean EOF: 0 */
 
+        /* The reactors' counters reach the metrics (each owner copies them when it parks). */
+        uint64_t done = 0, enters = 0;
+        for (int tries = 0; tries < 2000; tries++) {
+            done = enters = 0;
+            for (unsigned w = 0; w < weft_rt_workers(rt); w++) {
+                weft_worker_metrics wm;
+                ASSERT_EQ(weft_rt_worker_metrics_get(rt, w, &wm, sizeof wm), 0);
+                ASSERT_GE(wm.io_submitted, wm.io_completed);
+                done += wm.io_completed;
+                enters += wm.io_enters;
+            }
+            if (done >= 8 && enters > 0)
+                break;
+            usleep(1000);
+        }
+        ASSERT_GE(done, 8);
+        ASSERT_GT(enters, 0);
+        char *prom = malloc(1 << 16);
+        ASSERT_GT(weft_metrics_prometheus_format(rt, prom, 1 << 16), 0);
+        const char *line = strstr(prom, "\nweft_io_operations_total ");
+        ASSERT_TRUE(line != NULL);
+        ASSERT_GE(strtod(line + strlen("\nweft_io_operations_total "), NULL), 8.0);
+        ASSERT_TRUE(strstr(prom, "\nweft_worker_io_enters_total{worker=\"0\"} ") != NULL);
+        free(prom);
+
         weft_stream_close(c);
         weft_stream_close(s);
         weft_listener_close(ln);
