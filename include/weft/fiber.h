@@ -33,10 +33,9 @@
  *    thread-local variable (or errno's address, or a worker-owned object) across an await.
  *    weft's own API is safe to call from any fiber at any time.
  *  - Never block the OS thread (sleep(), a blocking read, weft_join_wait): await instead.
- *  - An IO future dropped while pending may still write its buffer after the drop, until the
- *    kernel confirms the cancel. Futures and buffers on the fiber stack are safe: a fiber's
- *    stack is not reused while such an operation is in flight (docs/design/fiber.md, "IO
- *    buffers on fiber stacks"). Within fn, do not reuse that buffer for something else.
+ *  - An IO future dropped while pending may still write its buffer after the drop; a buffer
+ *    on the fiber stack is reused once fn returns. Let IO futures finish (deadlines end them)
+ *    or keep such buffers off the stack (docs/design/fiber.md, "IO buffers on fiber stacks").
  */
 #ifndef WEFT_FIBER_H
 #define WEFT_FIBER_H

@@ -140,29 +140,11 @@ static int fiber_start(struct weft__fiber *f, void *state)
     return 0;
 }
 
-/* Poller side, after the last switch: the stack goes back to this thread's pool, unless
- * something still holds a reference to the task. An IO future the code dropped while its
- * operation was in the kernel lived on this stack, and the reactor writes into it when that
- * operation ends; it keeps a task reference until then. In that case the stack waits for the
- * cell to go (fiber_on_free). */
+/* Poller side, after the last switch: the stack goes back to this thread's pool. */
 static void fiber_finish(struct weft__fiber *f)
 {
     tool_destroy(&f->tools);
-    if (!weft__task_held_elsewhere(f->task))
-        weft__stack_release(&f->stack, f->low_sp);
-}
-
-/* The cell is being freed: nothing can touch the stack any more. To this thread's pool if it
- * runs fibers, otherwise back to the kernel (a foreign thread dropping the last join). */
-static void fiber_on_free(void *state)
-{
-    struct weft__fiber *f = state;
-    if (!f->stack.hi)
-        return; /* never started, or its start failed */
-    if (tl_thread_ready)
-        weft__stack_release(&f->stack, f->low_sp);
-    else
-        weft__stack_unmap(&f->stack);
+    weft__stack_release(&f->stack, f->low_sp);
 }
 
 /* ------------------------------------------------------------------ the task type */
@@ -209,15 +191,12 @@ static void fiber_drop(void *state)
     fiber_finish(f);
 }
 
-static const struct weft__type_ext fiber_type = {
-    .base = {
-        .name = "fiber",
-        .poll = fiber_poll,
-        .drop = fiber_drop,
-        .state_size = sizeof(struct weft__fiber),
-        .out_size = sizeof(int),
-    },
-    .on_free = fiber_on_free,
+static const weft_future_type fiber_type = {
+    .name = "fiber",
+    .poll = fiber_poll,
+    .drop = fiber_drop,
+    .state_size = sizeof(struct weft__fiber),
+    .out_size = sizeof(int),
 };
 
 int weft_fiber_spawn(weft_rt *rt, weft_fiber_fn fn, void *arg, const weft_fiber_opts *opts,
@@ -236,7 +215,7 @@ int weft_fiber_spawn(weft_rt *rt, weft_fiber_fn fn, void *arg, const weft_fiber_
     struct weft__fiber init = {.fn = fn, .arg = arg, .drop_arg = opts->drop_arg,
                                .stack_size = size};
     weft_spawn_opts so = {.priority = opts->priority, .name = opts->name};
-    return weft__spawn_ext(rt, &fiber_type, &init, &so, join);
+    return weft_spawn_with(rt, &fiber_type, &init, &so, join);
 }
 
 /* ------------------------------------------------------------------ inside a fiber */

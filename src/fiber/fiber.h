@@ -58,8 +58,6 @@ int weft__stack_acquire(size_t size, struct weft__stack *out);
  * below the stack's top ones that its user dirtied are returned to the kernel first. Poller
  * side only. `low_sp` is the lowest stack pointer seen at a switch (a depth hint). */
 void weft__stack_release(struct weft__stack *s, const void *low_sp);
-/* Unmap a stack without pooling it (a thread that runs no fibers). Any thread. */
-void weft__stack_unmap(struct weft__stack *s);
 /* The top of the usable area for frames (below the pool's header). */
 void *weft__stack_top(const struct weft__stack *s);
 /* Guard size in bytes (one page). */

@@ -356,12 +356,6 @@ void weft__stack_release(struct weft__stack *s, const void *low_sp)
     s->lo = s->hi = NULL;
 }
 
-void weft__stack_unmap(struct weft__stack *s)
-{
-    unmap_stack(hdr_of(s->hi));
-    s->lo = s->hi = NULL;
-}
-
 void weft__stack_pool_trim(void)
 {
     struct fiber_thread *ft = tl_thread;

@@ -76,8 +76,6 @@ static struct weft__task *task_alloc(weft_rt *rt, size_t size, int *err)
 static void task_free(struct weft__task *t)
 {
     if (t->flags & TASK_F_BIG) {
-        if (WEFT_UNLIKELY(t->flags & TASK_F_ON_FREE))
-            ((const struct weft__type_ext *)(const void *)t->type)->on_free(t->body);
         weft_rt *rt = t->rt;
         struct big_prefix *p = (struct big_prefix *)t - 1;
         pthread_mutex_lock(&rt->foreign_lock);
@@ -91,8 +89,6 @@ static void task_free(struct weft__task *t)
         weft__free(p);
         return;
     }
-    if (WEFT_UNLIKELY(t->flags & TASK_F_ON_FREE))
-        ((const struct weft__type_ext *)(const void *)t->type)->on_free(t->body);
     weft__slab_free(t, weft__tl.rt == t->rt ? weft__tl.slab : NULL);
 }
 
@@ -163,7 +159,7 @@ const weft_waker_vtable weft__task_waker_borrowed_vtable = {
 
 static int task_create(weft_rt *rt, const weft_future_type *type, const void *init,
                        const weft_spawn_opts *opts, weft_join **join, uintptr_t scope_tag,
-                       uint8_t extra_flags, struct weft__task **out)
+                       struct weft__task **out)
 {
     if (join)
         *join = NULL;
@@ -213,7 +209,6 @@ static int task_create(weft_rt *rt, const weft_future_type *type, const void *in
         t->flags |= TASK_F_TIMED;
         memset(weft__task_sched_at(t), 0, TASK_TIMED_SIZE);
     }
-    t->flags |= extra_flags;
     struct weft__tl *tl = &weft__tl;
     if (tl->rt == rt && tl->stats)
         WEFT_STAT_ADD(tl->stats, spawned, 1);
@@ -236,7 +231,7 @@ static int task_create(weft_rt *rt, const weft_future_type *type, const void *in
 int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
                       const weft_spawn_opts *opts, weft_join **join, struct weft__task **out)
 {
-    return task_create(rt, type, init, opts, join, 0, 0, out);
+    return task_create(rt, type, init, opts, join, 0, out);
 }
 
 int weft__task_create_scoped(weft_rt *rt, const weft_future_type *type, const void *init,
@@ -248,11 +243,11 @@ int weft__task_create_scoped(weft_rt *rt, const weft_future_type *type, const vo
             *join = NULL;
         return err;
     }
-    return task_create(rt, type, init, NULL, join, scope_tag, 0, out);
+    return task_create(rt, type, init, NULL, join, scope_tag, out);
 }
 
-static int spawn(weft_rt *rt, const weft_future_type *type, const void *init,
-                 const weft_spawn_opts *opts, weft_join **join, uint8_t extra_flags)
+int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
+                    const weft_spawn_opts *opts, weft_join **join)
 {
     struct weft__task *t;
     int err = rt ? weft__inject_admit(rt) : 0;
@@ -261,27 +256,10 @@ static int spawn(weft_rt *rt, const weft_future_type *type, const void *init,
             *join = NULL;
         return err;
     }
-    err = task_create(rt, type, init, opts, join, 0, extra_flags, &t);
+    err = weft__task_create(rt, type, init, opts, join, &t);
     if (WEFT_LIKELY(err == 0))
         weft__sched_schedule(t, 0);
     return err;
-}
-
-int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
-                    const weft_spawn_opts *opts, weft_join **join)
-{
-    return spawn(rt, type, init, opts, join, 0);
-}
-
-int weft__spawn_ext(weft_rt *rt, const struct weft__type_ext *ext, const void *init,
-                    const weft_spawn_opts *opts, weft_join **join)
-{
-    if (!ext || !ext->on_free) {
-        if (join)
-            *join = NULL;
-        return -EINVAL;
-    }
-    return spawn(rt, &ext->base, init, opts, join, TASK_F_ON_FREE);
 }
 
 int weft_spawn(weft_rt *rt, const weft_future_type *type, const void *init, weft_join **join)

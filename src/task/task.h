@@ -63,8 +63,6 @@ _Static_assert(sizeof(struct weft__task) == 64, "the task header is one cache li
 #define TASK_F_NAMED 2 /* a name pointer follows the output */
 #define TASK_F_TIMED 4 /* an int64_t "queued at" follows (histograms on at spawn) */
 #define TASK_F_SCOPED 8 /* a scope tag follows the name pointer (task/scope.c) */
-#define TASK_F_ON_FREE 16 /* the type is a struct weft__type_ext: on_free runs before the cell
-                             goes back to its allocator */
 /* Bytes of the TIMED trailer: queued at, then two words src/metrics keeps (polls, last poll
  * end), read and written with __atomic builtins. */
 #define TASK_TIMED_SIZE (3 * sizeof(int64_t))
@@ -133,28 +131,6 @@ static inline struct weft__task *weft__task_from_join(const weft_join *j)
  * calls weft__run_task on it). Arguments and errors as weft_spawn_with. */
 int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *init,
                       const weft_spawn_opts *opts, weft_join **join, struct weft__task **out);
-
-/* A task type with a last call: `on_free(state)` runs when the cell's memory is released,
- * after the future's drop and after every reference (join handle, wakers, IO still in the
- * kernel) is gone, on whichever thread drops the last one. Fibers keep their stack until then:
- * an IO operation their code left in flight may still write into it (src/fiber). */
-struct weft__type_ext {
-    weft_future_type base; /* first: the cell's type pointer is &base */
-    void (*on_free)(void *state);
-};
-/* For a task's own poll or drop: true when references other than its alive one and its join
- * handle's exist (a waker kept by an IO operation still in the kernel, a timer, a queue), so
- * something may still write into memory the future handed out. A reference dropped at the
- * same moment only makes this say true once too often. */
-static inline bool weft__task_held_elsewhere(struct weft__task *t)
-{
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    uint64_t own = TASK_REF_ONE + ((s & TASK_JOIN_INTEREST) ? TASK_REF_ONE : 0);
-    return (s & TASK_REF_MASK) > own;
-}
-/* weft_spawn_with for such a type. */
-int weft__spawn_ext(weft_rt *rt, const struct weft__type_ext *ext, const void *init,
-                    const weft_spawn_opts *opts, weft_join **join);
 
 /* As weft__task_create, for a child of a scope: `scope_tag` (non-zero) is kept in the cell,
  * and weft__scope_child_end(tag, result, polled) runs once when the child ends, right after
