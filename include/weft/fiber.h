@@ -33,9 +33,9 @@
  *    thread-local variable (or errno's address, or a worker-owned object) across an await.
  *    weft's own API is safe to call from any fiber at any time.
  *  - Never block the OS thread (sleep(), a blocking read, weft_join_wait): await instead.
- *  - An IO future dropped while pending may still write its buffer after the drop; a buffer
- *    on the fiber stack is reused once fn returns. Let IO futures finish (deadlines end them)
- *    or keep such buffers off the stack (docs/design/fiber.md, "IO buffers on fiber stacks").
+ *  - IO futures and their buffers may live on the fiber stack: dropping one whose operation is
+ *    still in the kernel waits (inside the drop) until the kernel has let go of it, usually a
+ *    few microseconds (docs/design/fiber.md, "IO buffers on fiber stacks").
  */
 #ifndef WEFT_FIBER_H
 #define WEFT_FIBER_H

@@ -22,8 +22,10 @@
  * Buffers. From the first poll until READY (or until the op ends after a drop), the kernel
  * may read or write the buffer you passed: it must stay valid and untouched. A buffer inside
  * your task's state is always safe: a task whose future was dropped with an operation in
- * flight stays allocated until the kernel has let go (DESIGN decision 12). A buffer elsewhere
- * (heap, stack of another thread) must outlive the operation: free it only after READY.
+ * flight stays allocated until the kernel has let go (DESIGN decision 12). So is a future and
+ * buffer on a fiber's stack: its `_drop` waits until the kernel has let go, since the frame
+ * dies with the call. A buffer elsewhere (heap, stack of another thread) must outlive the
+ * operation: free it only after READY.
  *
  * Deadlines. Every future takes an absolute deadline (weft_deadline_in(WEFT_SEC(5)), or
  * WEFT_NEVER). It covers the whole future (every loop iteration of write_all). When it

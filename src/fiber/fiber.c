@@ -72,6 +72,13 @@ WEFT_FIBER_TLS_FN static struct weft__fiber *current(void)
     return tl_fiber;
 }
 
+bool weft__fiber_stack_holds(const void *p)
+{
+    const struct weft__fiber *f = current();
+    const unsigned char *c = p;
+    return f && f->stack.lo && c >= f->stack.lo && c < f->stack.hi;
+}
+
 /* ------------------------------------------------------------------ switching */
 
 /* Fiber side: give control back to the poller. Returns when a poll resumes us - maybe on

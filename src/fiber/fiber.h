@@ -58,6 +58,9 @@ int weft__stack_acquire(size_t size, struct weft__stack *out);
  * below the stack's top ones that its user dirtied are returned to the kernel first. Poller
  * side only. `low_sp` is the lowest stack pointer seen at a switch (a depth hint). */
 void weft__stack_release(struct weft__stack *s, const void *low_sp);
+/* True when p lies on the stack of the fiber running on this thread. The IO layer asks before
+ * a future there is dropped: that memory dies with its frame (src/io/io.c). */
+bool weft__fiber_stack_holds(const void *p);
 /* The top of the usable area for frames (below the pool's header). */
 void *weft__stack_top(const struct weft__stack *s);
 /* Guard size in bytes (one page). */

@@ -1,6 +1,9 @@
 /* Leaf IO futures meet the reactors: see io.h. */
 #include "io/io.h"
 
+#include <sched.h>
+
+#include "fiber/fiber.h"
 #include "sched/sched.h"
 
 static inline void wlock(struct weft__io_wait *w)
@@ -118,15 +121,41 @@ static void cancel_carrier_done(struct weft__io_op *op)
     weft_waker_wake(&ref); /* may free the cell: last touch of w */
 }
 
+/* The wait is on a fiber's stack and its frame is about to go: a frame the fiber's next calls
+ * reuse at once, so the reactor must be done with it before the drop returns (a state
+ * machine's wait lives in its task cell, which the operation keeps alive instead). On the
+ * reactor's own thread, run the reactor until the operation's done has run; on another worker,
+ * that reactor's thread does it (the carrier is on its way). A thread outside the runtime
+ * (shutdown's unwinding) does not wait: every reactor completes what is left before it goes. */
+static void wait_gone(struct weft__io_wait *w)
+{
+    struct weft__tl *tl = &weft__tl;
+    if (!tl->rt)
+        return;
+    while (ld_acquire(&w->state) != WEFT__WAIT_DONE || ld_acquire(&w->lock) ||
+           ld_acquire(&w->carrier)) {
+        if (weft__io_driver_here(tl->rt) == w->drv)
+            weft__io_park(w->drv, weft__now() + WEFT_US(200));
+        else
+            sched_yield();
+    }
+}
+
 void weft__io_wait_drop(struct weft__io_wait *w)
 {
+    bool on_fiber = weft__fiber_stack_holds(w);
     if (ld_acquire(&w->state) != WEFT__WAIT_INFLIGHT ||
-        atomic_exchange_explicit(&w->cancel_sent, 1, memory_order_relaxed))
+        atomic_exchange_explicit(&w->cancel_sent, 1, memory_order_relaxed)) {
+        if (on_fiber)
+            wait_gone(w);
         return;
+    }
     struct weft__tl *tl = &weft__tl;
     bool owner = tl->rt && weft__io_driver_here(tl->rt) == w->drv;
     if (owner) {
         weft__io_cancel(w->drv, &w->op);
+        if (on_fiber)
+            wait_gone(w);
         return;
     }
     /* Another thread: hand the cancel to the reactor's thread with a NOP carrier, holding a
@@ -138,8 +167,10 @@ void weft__io_wait_drop(struct weft__io_wait *w)
         st_relaxed(&w->carrier, 1);
     }
     wunlock(w);
-    if (!inflight)
-        return;
-    weft__io_prep_nop(&w->cancel_op, cancel_carrier_done);
-    weft__io_submit_remote(w->drv, &w->cancel_op);
+    if (inflight) {
+        weft__io_prep_nop(&w->cancel_op, cancel_carrier_done);
+        weft__io_submit_remote(w->drv, &w->cancel_op);
+    }
+    if (on_fiber)
+        wait_gone(w);
 }
