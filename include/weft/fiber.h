@@ -34,10 +34,9 @@
  *    weft's own API is safe to call from any fiber at any time.
  *  - Never block the OS thread (sleep(), a blocking read, weft_join_wait): await instead.
  *  - IO futures and their buffers may live on the fiber stack: dropping one whose operation is
- *    still in the kernel waits (inside the drop) until the kernel has let go of it, usually a
- *    few microseconds. Exception: file futures on the epoll backend (blocking-pool jobs) -
- *    let those finish or keep them off the stack (docs/design/fiber.md, "IO buffers on fiber
- *    stacks").
+ *    still in the kernel waits (inside the drop) until the kernel has let go of it - a few
+ *    microseconds for a socket, up to the end of a read(2) already running on the blocking
+ *    pool (docs/design/fiber.md, "IO buffers on fiber stacks").
  */
 #ifndef WEFT_FIBER_H
 #define WEFT_FIBER_H

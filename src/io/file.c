@@ -41,6 +41,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/openat2.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -48,8 +49,10 @@
 #include <sys/sysmacros.h>
 
 #include "core/core.h"
+#include "fiber/fiber.h"
 #include "io/file.h"
 #include "io/io.h"
+#include "sched/sched.h"
 #include "sys/sys.h"
 #include "weft/blocking.h"
 #include "weft/fs.h"
@@ -200,7 +203,8 @@ struct fop {
     uint8_t held;            /* `file` counts one operation for us */
     uint8_t by_path;         /* stat of a path rather than of `file` */
     _Atomic uint8_t fin;     /* S_DRIVER: FIN_DONE | FIN_DROPPED */
-    _Atomic uint8_t cleaned; /* S_POOL after a drop: abandon_cleanup has run */
+    _Atomic uint8_t cleaned; /* S_POOL after a drop: abandon_cleanup has begun */
+    _Atomic uint8_t gone;    /* S_POOL after a drop: ... and made its last touch of f */
     uint8_t beneath;         /* K_OPEN by weft_file_open_beneath: openat2 with `how` */
     int dirfd;               /* K_OPEN: the directory relative paths resolve against */
     struct open_how how;     /* beneath: read by the kernel when the op starts */
@@ -277,7 +281,8 @@ static void pool_cleanup(struct fop *f)
     abandon_cleanup(f, f->res);
     weft_waker ref = f->task_ref;
     f->task_ref.vtable = NULL;
-    weft_waker_drop(&ref); /* may free the task's cell: the last touch of f */
+    st_release(&f->gone, 1); /* a drop on a fiber stack may return (and the frame go) now */
+    weft_waker_drop(&ref); /* may free the task's cell */
 }
 
 /* The hook waker that an abandoned job's join holds (data: the fop). The job cell's
@@ -320,6 +325,12 @@ static void drop_pool(struct fop *f)
     weft_join_abort(job); /* not started yet: it never will */
     if (weft_join_poll(job, &hook_cx, NULL, 0, &err) == WEFT_READY)
         pool_cleanup(f); /* ended already (a no-op if the hook got there inside the poll) */
+    /* A future on a fiber's stack dies with its frame: wait for the job's last touch (the
+     * pool thread finishing its system call), as weft__io_wait_drop does for the reactor.
+     * Not from outside the runtime (shutdown's unwinding: the pool cancels or finishes it). */
+    if (weft__fiber_stack_holds(f) && weft__tl.rt)
+        while (!ld_acquire(&f->gone))
+            sched_yield();
 }
 
 /* ------------------------------------------------------------------ sub-operations */
@@ -380,6 +391,7 @@ static weft_poll sub_op(struct fop *f, weft_cx *cx, int32_t *r)
         if (use_pool(cx->rt)) {
             f->res = -ECANCELED;
             atomic_store_explicit(&f->cleaned, 0, memory_order_relaxed);
+            atomic_store_explicit(&f->gone, 0, memory_order_relaxed);
             weft_waker_clone(&cx->waker, &f->task_ref);
             if (weft_spawn_blocking_on(cx->rt, WEFT_LANE_FS, fs_job, f, &f->job) == 0)
                 f->step = S_POOL;
