@@ -10,34 +10,16 @@
 
 #include "fs_helpers.h"
 
+#include "fiber_guard.h"
 #include "weft/blocking.h"
-#include "weft/fiber.h"
 
-#define PAD 16384
-#define MARK 0xA5
 #define LEN 4096
 
 static weft_rt *rt;
 static weft_file *file;
 static _Atomic int a_polled;
 static weft_join *b_join;
-
-static int fiber_b(void *arg)
-{
-    (void)arg;
-    volatile unsigned char pad[PAD];
-    for (size_t i = 0; i < PAD; i++)
-        pad[i] = MARK;
-    for (int i = 0; i < 200; i++) {
-        if (weft_fiber_yield() < 0)
-            return -ECANCELED;
-        usleep(100); /* give a stray write time to land */
-    }
-    for (size_t i = 0; i < PAD; i++)
-        if (pad[i] != MARK)
-            return -EFAULT;
-    return 0;
-}
+static const struct guard_opts guard = {.yields = 200, .sleep_us = 100};
 
 /* On the pool: wait until a thread has taken the job (it then blocks in read(2)). */
 static void wait_job_running(void)
@@ -68,7 +50,7 @@ static int fiber_a(void *arg)
         wait_job_running();
     atomic_store(&a_polled, 1);
     weft_file_read_drop(&rd); /* epoll: returns once the job's read(2) has returned */
-    return weft_fiber_spawn(rt, fiber_b, NULL, NULL, &b_join);
+    return weft_fiber_spawn(rt, guard_fiber, (void *)&guard, NULL, &b_join);
 }
 
 /* The data that ends the pool job's read: written once A is about to drop. */
