@@ -49,10 +49,8 @@
 #include <sys/sysmacros.h>
 
 #include "core/core.h"
-#include "fiber/fiber.h"
 #include "io/file.h"
 #include "io/io.h"
-#include "sched/sched.h"
 #include "sys/sys.h"
 #include "weft/blocking.h"
 #include "weft/fs.h"
@@ -328,7 +326,7 @@ static void drop_pool(struct fop *f)
     /* A future on a fiber's stack dies with its frame: wait for the job's last touch (the
      * pool thread finishing its system call), as weft__io_wait_drop does for the reactor.
      * Not from outside the runtime (shutdown's unwinding: the pool cancels or finishes it). */
-    if (weft__fiber_stack_holds(f) && weft__tl.rt)
+    if (weft__io_dies_with_frame(f))
         while (!ld_acquire(&f->gone))
             sched_yield();
 }

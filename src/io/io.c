@@ -125,13 +125,15 @@ static void cancel_carrier_done(struct weft__io_op *op)
  * reuse at once, so the reactor must be done with it before the drop returns (a state
  * machine's wait lives in its task cell, which the operation keeps alive instead). On the
  * reactor's own thread, run the reactor until the operation's done has run; on another worker,
- * that reactor's thread does it (the carrier is on its way). A thread outside the runtime
- * (shutdown's unwinding) does not wait: every reactor completes what is left before it goes. */
+ * that reactor's thread does it (the carrier is on its way). */
+bool weft__io_dies_with_frame(const void *p)
+{
+    return weft__tl.rt && weft__fiber_stack_holds(p);
+}
+
 static void wait_gone(struct weft__io_wait *w)
 {
     struct weft__tl *tl = &weft__tl;
-    if (!tl->rt)
-        return;
     while (ld_acquire(&w->state) != WEFT__WAIT_DONE || ld_acquire(&w->lock) ||
            ld_acquire(&w->carrier)) {
         if (weft__io_driver_here(tl->rt) == w->drv)
@@ -143,7 +145,7 @@ static void wait_gone(struct weft__io_wait *w)
 
 void weft__io_wait_drop(struct weft__io_wait *w)
 {
-    bool on_fiber = weft__fiber_stack_holds(w);
+    bool on_fiber = weft__io_dies_with_frame(w);
     if (ld_acquire(&w->state) != WEFT__WAIT_INFLIGHT ||
         atomic_exchange_explicit(&w->cancel_sent, 1, memory_order_relaxed)) {
         if (on_fiber)

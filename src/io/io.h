@@ -57,6 +57,11 @@ weft_poll weft__io_wait_poll(struct weft__io_wait *w, weft_cx *cx, int32_t *res)
  * keep polling; the wait stays PENDING until both the op and any cancel carrier are done, so
  * once it is READY the wait may be restarted at once. */
 void weft__io_wait_drop(struct weft__io_wait *w);
+/* True when p lies on the stack of a fiber running on a runtime thread: a future there dies
+ * with its frame, so its drop must wait until the kernel (or a pool thread) has let go of it
+ * (docs/design/fiber.md, "IO buffers on fiber stacks"). Shutdown's unwinding on a thread
+ * outside the runtime does not wait: every reactor completes what is left before it goes. */
+bool weft__io_dies_with_frame(const void *p);
 
 /* True while an op is in flight. */
 static inline bool weft__io_wait_busy(struct weft__io_wait *w)

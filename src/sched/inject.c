@@ -57,10 +57,7 @@ int weft__inject_admit(weft_rt *rt)
     size_t cap = rt->cfg.max_inject;
     if (WEFT_LIKELY(cap == 0))
         return 0;
-    struct weft__tl *tl = &weft__tl;
-    bool local = tl->rt == rt && (tl->worker || (rt->flavor == WEFT_RT_CURRENT_THREAD &&
-                                                 tl->slab == &rt->ct.slab));
-    if (local)
+    if (weft__tl_drives(rt))
         return 0; /* to the caller's own queue */
     size_t len = 0;
     for (int r = 0; r < WEFT_NPRIO; r++)

@@ -251,6 +251,15 @@ static inline void weft__ct_push_local(weft_rt *rt, struct weft__task *t)
     r->len++;
 }
 
+/* True when this thread runs rt's tasks: one of its workers, or the thread inside a
+ * current-thread runtime's block_on / run_once. Work it queues goes to its own queue. */
+static inline bool weft__tl_drives(const weft_rt *rt)
+{
+    const struct weft__tl *tl = &weft__tl;
+    return tl->rt == rt && (tl->worker || (rt->flavor == WEFT_RT_CURRENT_THREAD &&
+                                           tl->slab == &rt->ct.slab));
+}
+
 /* Put a task that has just become SCHEDULED onto a queue. how: 0 = woken or spawned (the LIFO
  * slot when on a worker inside a poll), 1 = requeued (back of its queue). */
 static inline void weft__sched_schedule(struct weft__task *t, int how)

@@ -310,8 +310,8 @@ static inline void notify_rx(struct chan *c)
 /* A CAS on tail lost to a producer on another CPU: pause before trying again. Retrying at
  * once pulls tail's cache line back while the winner still needs it, and the line then moves
  * on almost every send; a short pause lets one CPU claim a run of positions in a row.
- * mpsc_bounded on two workers: 32 -> 78 M msg/s, mpsc_unbounded 27 -> 45 (8 to 128 pauses
- * tried; 32-64 best; docs/benchmarks.md). */
+ * Same-minute A/B on two workers: mpsc_bounded 23-25 -> 60-84 M msg/s, mpsc_unbounded 29-30
+ * -> 37-38 (4 to 128 pauses tried; 32-64 best; docs/benchmarks.md). */
 static inline void cas_backoff(void)
 {
     for (int i = 0; i < CAS_BACKOFF_PAUSES; i++)

@@ -234,29 +234,29 @@ int weft__task_create(weft_rt *rt, const weft_future_type *type, const void *ini
     return task_create(rt, type, init, opts, join, 0, out);
 }
 
+/* The inject-queue cap (cfg.max_inject) for a spawn: 0, or -EAGAIN with *join cleared. */
+static int admit(weft_rt *rt, weft_join **join)
+{
+    int err = rt ? weft__inject_admit(rt) : 0;
+    if (WEFT_UNLIKELY(err < 0) && join)
+        *join = NULL;
+    return err;
+}
+
 int weft__task_create_scoped(weft_rt *rt, const weft_future_type *type, const void *init,
                              weft_join **join, uintptr_t scope_tag, struct weft__task **out)
 {
-    int err = rt ? weft__inject_admit(rt) : 0;
-    if (WEFT_UNLIKELY(err < 0)) {
-        if (join)
-            *join = NULL;
-        return err;
-    }
-    return task_create(rt, type, init, NULL, join, scope_tag, out);
+    int err = admit(rt, join);
+    return err < 0 ? err : task_create(rt, type, init, NULL, join, scope_tag, out);
 }
 
 int weft_spawn_with(weft_rt *rt, const weft_future_type *type, const void *init,
                     const weft_spawn_opts *opts, weft_join **join)
 {
     struct weft__task *t;
-    int err = rt ? weft__inject_admit(rt) : 0;
-    if (WEFT_UNLIKELY(err < 0)) {
-        if (join)
-            *join = NULL;
-        return err;
-    }
-    err = weft__task_create(rt, type, init, opts, join, &t);
+    int err = admit(rt, join);
+    if (WEFT_LIKELY(err == 0))
+        err = weft__task_create(rt, type, init, opts, join, &t);
     if (WEFT_LIKELY(err == 0))
         weft__sched_schedule(t, 0);
     return err;
