@@ -265,6 +265,9 @@ void http_conn_timed_out(http_conn *c);
 /* Fill up to `max` iovecs with the output ready to send and return their count; when the
  * first pending segment is a file, return 0 and fill *file instead. */
 int http_conn_out_iov(http_conn *c, struct iovec *iov, int max, http_file_seg *file);
+/* Whether the pending output holds a file range of at least `min` bytes (the driver corks
+ * the socket around such a body, so its head and data leave in full segments). */
+bool http_conn_out_has_file(const http_conn *c, uint64_t min);
 /* Report a write: n >= 0 bytes were sent, < 0 a write error (the connection is dead). */
 void http_conn_out_done(http_conn *c, ssize_t n);
 /* Bytes queued and not sent. */

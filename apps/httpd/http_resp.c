@@ -327,6 +327,14 @@ int http_conn_out_iov(http_conn *c, struct iovec *iov, int max, http_file_seg *f
     return k;
 }
 
+bool http_conn_out_has_file(const http_conn *c, uint64_t min)
+{
+    for (uint32_t i = c->seg_head; i < c->seg_tail; i++)
+        if (c->segs[i].kind == SEG_FILE && c->segs[i].len >= min)
+            return true;
+    return false;
+}
+
 void http_conn_out_done(http_conn *c, ssize_t n)
 {
     if (n < 0) {

@@ -108,6 +108,7 @@ struct conn_task {
     uint8_t op; /* the IO future in flight (OP_*) */
     bool registered;
     bool op_on_heap; /* the op in flight uses a heap buffer */
+    bool corked;     /* TCP_CORK is on: a large file body is on its way */
     uint32_t linger_bytes;
     int64_t linger_deadline;
     size_t file_len; /* length asked of the sendfile in flight */
@@ -159,6 +160,15 @@ static bool should_close_idle(struct conn_task *t)
     return (atomic_load_explicit(&s->draining, memory_order_relaxed) ||
             atomic_load_explicit(&t->reg.kicked, memory_order_relaxed)) &&
            http_conn_is_idle(&t->c);
+}
+
+/* File bodies from this size up are sent corked (smaller ones are one writev anyway). */
+#define CORK_MIN_BYTES (64 * 1024)
+
+static void set_cork(struct conn_task *t, bool on)
+{
+    if (t->corked != on && weft_tcp_set_cork(t->sock, on) == 0)
+        t->corked = on;
 }
 
 static weft_poll conn_poll(void *state, weft_cx *cx, void *out)
@@ -225,7 +235,12 @@ static weft_poll conn_poll(void *state, weft_cx *cx, void *out)
             break;
         }
 
-        switch (http_conn_step(c, cx)) {
+        enum http_next next = http_conn_step(c, cx);
+        /* Cork while a large file body is queued (nginx's tcp_nopush): its head and data
+         * leave in full segments instead of one small packet per write. On loopback that
+         * halves the receiver's work per byte (docs/httpd.md, "Large files"). */
+        set_cork(t, next == HTTP_NEXT_WRITE && http_conn_out_has_file(c, CORK_MIN_BYTES));
+        switch (next) {
         case HTTP_NEXT_READ: {
             if (should_close_idle(t))
                 return WEFT_READY;

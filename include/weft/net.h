@@ -192,6 +192,12 @@ WEFT_API int weft_stream_local_addr(const weft_stream *s, weft_sockaddr *out);
 WEFT_API int weft_tcp_set_nodelay(weft_tcp_stream *s, bool on);
 /* Read TCP_NODELAY: 1, 0, or -errno. */
 WEFT_API int weft_tcp_nodelay(const weft_tcp_stream *s);
+/* TCP_CORK on or off. While on, the kernel sends only full segments, so a response head and
+ * the file body that follows it (weft_sendfile) leave in as few, as large, packets as
+ * possible; turning it off sends what is held at once. Cork around a large body, not around
+ * small replies (each call is a system call). Returns 0, -EOPNOTSUPP (not TCP), -EINVAL.
+ * Threads: any. */
+WEFT_API int weft_tcp_set_cork(weft_tcp_stream *s, bool on);
 /* SO_KEEPALIVE: idle <= 0 turns probes off; otherwise on, first probe after `idle` ns of
  * silence (rounded up to seconds, at most 32767 s), then every `idle`/3 (at least 1 s), 5
  * probes. Returns 0, -EOPNOTSUPP (not TCP), -EINVAL. Threads: any. */

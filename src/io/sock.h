@@ -189,9 +189,10 @@ static inline bool weft__budget(weft_cx *cx)
     return weft_cx_budget_take(cx);
 }
 
-/* Test seam for weft_sendfile's fallback: 1 = behave as if the kernel refused the first
+/* Test seam for weft_sendfile's paths: 1 = behave as if the kernel refused the first
  * file -> pipe splice, 2 = as if it refused the first pipe -> socket splice (bytes already
- * in the pipe then drain through the bounce buffer). 0 = off. */
+ * in the pipe then drain through the bounce buffer), 3 = splice only (as if the file were
+ * never cached). Any non-zero value turns the direct sendfile(2) path off. 0 = off. */
 extern _Atomic int weft__sendfile_test_refuse;
 
 /* Copy an address given by the caller into a weft_sockaddr after checking it. */

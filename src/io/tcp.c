@@ -624,6 +624,14 @@ int weft_tcp_set_nodelay(weft_tcp_stream *s, bool on)
     return weft__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof v);
 }
 
+int weft_tcp_set_cork(weft_tcp_stream *s, bool on)
+{
+    int fd = sock_of(s), v = on;
+    if (fd < 0)
+        return fd;
+    return weft__sys_setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+}
+
 int weft_tcp_nodelay(const weft_tcp_stream *s)
 {
     int fd = sock_of(s), v = 0;

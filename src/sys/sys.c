@@ -5,8 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -287,6 +290,33 @@ ssize_t weft__sys_splice(int fd_in, int64_t *off_in, int fd_out, int64_t *off_ou
     if (off_out)
         *off_out = (int64_t)out;
     return r;
+}
+
+ssize_t weft__sys_sendfile(int out_fd, int in_fd, int64_t *off, size_t len)
+{
+    off_t o = (off_t)*off;
+    ssize_t r;
+    SYSCALL(WEFT__SYS_SENDFILE, r, sendfile(out_fd, in_fd, &o, len));
+    *off = (int64_t)o;
+    if (r == -EPIPE) {
+        /* sendfile(2) has no MSG_NOSIGNAL: the peer is gone and the kernel raised SIGPIPE at
+         * this thread, which blocks it while weft runs (F2). Take it back, so a current-thread
+         * runtime restoring the caller's mask on the way out does not deliver it. */
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigtimedwait(&pipe, NULL, &(struct timespec){0, 0});
+    }
+    return r;
+}
+
+int weft__sys_cached(int fd, int64_t off)
+{
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    ssize_t r;
+    SYSCALL(WEFT__SYS_READ, r, preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT));
+    return r > 0 ? 1 : (int)r;
 }
 
 /* ------------------------------------------------------------------ descriptors, files */

@@ -54,6 +54,7 @@ enum weft__sys_call {
     WEFT__SYS_STATX,
     WEFT__SYS_SPLICE,
     WEFT__SYS_POLL,
+    WEFT__SYS_SENDFILE,
     WEFT__SYS_CALL_COUNT
 };
 
@@ -98,6 +99,14 @@ ssize_t weft__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 /* splice(2); off_in/off_out may be NULL (use the file position / a pipe). */
 ssize_t weft__sys_splice(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len,
                          unsigned flags);
+/* sendfile(2) from in_fd at *off (advanced by what was sent; the file position is unused).
+ * On -EPIPE the SIGPIPE the kernel raised at this thread is taken back (it must block
+ * SIGPIPE, as weft's threads do while they run tasks). */
+ssize_t weft__sys_sendfile(int out_fd, int in_fd, int64_t *off, size_t len);
+/* Whether reading the byte at `off` of a regular file would not wait for the disk: 1 (it is
+ * in the page cache), 0 (off is at or past the end), -EAGAIN (not cached), or -errno. One
+ * preadv2(RWF_NOWAIT) of one byte; counted as a READ for fault injection. */
+int weft__sys_cached(int fd, int64_t off);
 
 /* ------------------------------------------------------------------ descriptors, files */
 

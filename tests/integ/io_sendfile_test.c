@@ -1,6 +1,6 @@
-/* Zero-copy file sending: splice file -> pipe -> socket, offsets, short files and a file
- * truncated mid-send (F11), the read+send fallback (forced through the test seam), deadlines,
- * bad arguments. */
+/* Zero-copy file sending: sendfile(2) from the page cache, splice file -> pipe -> socket when
+ * the data is not cached, offsets, short files and a file truncated mid-send (F11), the
+ * read+send fallback (forced through the test seam), deadlines, bad arguments. */
 #include <sys/stat.h>
 
 #include "io/sock.h"
@@ -109,6 +109,49 @@ TEST(sendfile_fallback_paths)
         weft_stream_close(a);
         weft_stream_close(b);
     }
+    weft_rt_free(rt);
+}
+
+/* The direct path's branches, forced with injected system call results: a cold page cache
+ * (the RWF_NOWAIT probe says -EAGAIN) and a kernel that refuses sendfile(2) both hand the
+ * transfer to the splice path, whose bytes must be the same; splice-only mode (seam 3) too;
+ * a sendfile(2) error ends the transfer with it. */
+TEST(sendfile_direct_and_splice_paths)
+{
+    weft_rt *rt = nu_rt(WEFT_RT_MULTI_THREAD);
+    weft_sockaddr addr;
+    weft_listener *ln = nu_listen(&addr);
+    weft_stream *c, *s;
+    nu_tcp_pair(rt, ln, &addr, &c, &s);
+
+    send_case(rt, s, c, 3 << 20, 0, 3 << 20); /* cached: direct */
+
+    weft__sys_fault_inject(WEFT__SYS_READ, EAGAIN, 0, 1000000); /* "not cached" */
+    send_case(rt, s, c, 1 << 20, 4096, 500000);
+    ASSERT_GT(weft__sys_fault_hits(WEFT__SYS_READ), 0u);
+    weft__sys_fault_clear();
+
+    weft__sys_fault_inject(WEFT__SYS_SENDFILE, EINVAL, 0, 1000000); /* refused */
+    send_case(rt, s, c, 1 << 20, 1, 700000);
+    ASSERT_EQ(weft__sys_fault_hits(WEFT__SYS_SENDFILE), 1u); /* asked once, then spliced */
+    weft__sys_fault_clear();
+
+    atomic_store(&weft__sendfile_test_refuse, 3); /* splice only */
+    send_case(rt, s, c, 3 << 20, 0, 3 << 20);
+    atomic_store(&weft__sendfile_test_refuse, 0);
+
+    weft__sys_fault_inject(WEFT__SYS_SENDFILE, ECONNRESET, 0, 1);
+    int fd = temp_file(100000, 1);
+    struct sfx sf;
+    weft_sendfile_init(&sf.f, s, fd, 0, 100000, weft_deadline_in(WEFT_SEC(20)));
+    ASSERT_EQ(nu_run(rt, sfx_poll, &sf), 0);
+    ASSERT_EQ(sf.n, -ECONNRESET);
+    weft__sys_fault_clear();
+    close(fd);
+
+    weft_stream_close(c);
+    weft_stream_close(s);
+    weft_listener_close(ln);
     weft_rt_free(rt);
 }
 

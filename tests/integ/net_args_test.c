@@ -244,6 +244,7 @@ TEST(sockets)
     ASSERT_EQ(weft_stream_local_addr(NULL, &out), -EINVAL);
     ASSERT_EQ(weft_tcp_set_nodelay(NULL, true), -EINVAL);
     ASSERT_EQ(weft_tcp_nodelay(NULL), -EINVAL);
+    ASSERT_EQ(weft_tcp_set_cork(NULL, true), -EINVAL);
     ASSERT_EQ(weft_tcp_set_keepalive(NULL, 1), -EINVAL);
     weft_tcp_close(NULL);
     weft_unix_close(NULL);
@@ -264,6 +265,7 @@ TEST(sockets)
     ASSERT_EQ(weft_stream_from_fd(&ps, p[0], WEFT_STREAM_PIPE, 0, 0), 0);
     ASSERT_EQ(weft_stream_shutdown(ps, SHUT_RD), -ENOTSOCK);
     ASSERT_EQ(weft_tcp_set_nodelay(ps, true), -ENOTSOCK);
+    ASSERT_EQ(weft_tcp_set_cork(ps, true), -ENOTSOCK);
     ASSERT_EQ(weft_stream_peer_addr(ps, &out), -ENOTSOCK);
     weft_stream_close(ps);
     close(p[1]);

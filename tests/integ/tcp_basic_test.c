@@ -149,9 +149,17 @@ TEST(options_and_addresses)
     ASSERT_EQ(weft_tcp_nodelay(c), 1);
     ASSERT_EQ(weft_tcp_set_nodelay(c, false), 0);
     ASSERT_EQ(weft_tcp_nodelay(c), 0);
-    ASSERT_EQ(weft_tcp_set_keepalive(c, WEFT_SEC(30)), 0);
     int v = 0;
     socklen_t len = sizeof v;
+    ASSERT_EQ(weft_tcp_set_cork(c, true), 0);
+    ASSERT_EQ(getsockopt(weft_stream_fd(c), IPPROTO_TCP, TCP_CORK, &v, &len), 0);
+    ASSERT_EQ(v, 1);
+    ASSERT_EQ(weft_tcp_set_cork(c, false), 0);
+    len = sizeof v;
+    ASSERT_EQ(getsockopt(weft_stream_fd(c), IPPROTO_TCP, TCP_CORK, &v, &len), 0);
+    ASSERT_EQ(v, 0);
+    ASSERT_EQ(weft_tcp_set_keepalive(c, WEFT_SEC(30)), 0);
+    len = sizeof v;
     ASSERT_EQ(getsockopt(weft_stream_fd(c), SOL_SOCKET, SO_KEEPALIVE, &v, &len), 0);
     ASSERT_EQ(v, 1);
     ASSERT_EQ(getsockopt(weft_stream_fd(c), IPPROTO_TCP, TCP_KEEPIDLE, &v, &len), 0);

@@ -53,6 +53,7 @@ static void stream_case(weft_rt *rt, const char *path)
     ASSERT_TRUE(memcmp(buf, "unix!", 5) == 0);
     /* TCP options do not apply */
     ASSERT_EQ(weft_tcp_set_nodelay(con.conn, true), -EOPNOTSUPP);
+    ASSERT_EQ(weft_tcp_set_cork(con.conn, true), -EOPNOTSUPP);
     weft_sockaddr peer;
     ASSERT_EQ(weft_stream_peer_addr(con.conn, &peer), 0);
     ASSERT_EQ(weft_sockaddr_family(&peer), AF_UNIX);
