@@ -621,7 +621,9 @@ static weft_poll files_handle(http_ex *ex, void *state, weft_cx *cx)
     bool dir = false;
     int n = httpd_path_normalize(p.p, p.len, rel, sizeof rel, &dir);
     if (n < 0) {
-        send_simple(ex, n == -ENOENT ? 404 : n == -ENAMETOOLONG ? 414 : 400, NULL, NULL);
+        /* Too long to name a file is "no such file": the request-target limit (414, 8 KiB,
+         * RFC 9112's recommended minimum of 8000) is the engine's. */
+        send_simple(ex, n == -ENOENT || n == -ENAMETOOLONG ? 404 : 400, NULL, NULL);
         return WEFT_READY;
     }
     int err = 0;
