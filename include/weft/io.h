@@ -357,9 +357,13 @@ typedef struct weft_sendfile {
 
 /**
  * weft_sendfile_init - send len bytes of the file `file_fd` from `offset` to the stream s
- * without copying them through user space: splice(2) file -> pipe -> socket (on both
- * backends). Where the kernel refuses splice for this pair (EINVAL, ENOSYS, EOPNOTSUPP) the
- * transfer falls back to read + write through a 64 KiB bounce buffer, transparently.
+ * without copying them through user space: sendfile(2) straight from the page cache while the
+ * data is cached (no pipe; the task waits for POLLOUT through the reactor when the socket is
+ * full), else splice(2) file -> pipe -> socket, which io_uring runs off the worker so a cold
+ * file never blocks it (on epoll the splice is synchronous). Where the kernel refuses splice
+ * for this pair (EINVAL, ENOSYS, EOPNOTSUPP) the transfer falls back to read + write through
+ * a 64 KiB bounce buffer, transparently. For a response head followed by a large body, cork
+ * the socket around both (weft_tcp_set_cork) so they leave in full segments.
  * The file fd stays the caller's (it must stay open until READY; its file position is not
  * used or moved).
  * Result: the bytes sent. It equals len unless the file ended first (truncated or shorter
