@@ -154,6 +154,12 @@ void weft_rt_free(weft_rt *rt)
     atomic_store(&rt->closed, 1);
     pthread_mutex_unlock(&rt->foreign_lock);
 
+    /* The blocking pool first, while the schedulers and reactors are still alive: a job that
+     * ends wakes its joiner, and that wake pushes into a run queue and unparks a reactor. Done
+     * after the reactors were freed, a pool thread still inside that wake wrote into freed
+     * memory (TSan, example_blocking_job under load). */
+    weft__blocking_fini(rt);
+
     if (rt->flavor == WEFT_RT_MULTI_THREAD) {
         weft__mt_stop(rt); /* each worker frees its own reactor on its way out */
     } else {
@@ -163,7 +169,6 @@ void weft_rt_free(weft_rt *rt)
         rt->ct.io = NULL;
     }
 
-    weft__blocking_fini(rt);
     walk_all(rt, cancel_unfinished);
     weft__metrics_free(rt); /* the workers are gone: nobody is inside the observer now */
     while (atomic_load(&rt->foreign_joiners) != 0)

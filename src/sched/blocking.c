@@ -261,13 +261,16 @@ static int thread_start(struct weft__blocking *p, struct blk_lane *lane)
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, p->stack_size);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* Counted before the thread exists: it may run a job, and its joiner read the stats,
+     * before pthread_create returns here (blocking_api saw 31 of 32). */
+    if (lane)
+        atomic_fetch_add_explicit(&lane->spawned, 1, memory_order_relaxed);
     int e = pthread_create(&tid, &attr, lane ? thread_main : monitor_main, th);
     pthread_attr_destroy(&attr);
-    if (e == 0) {
-        if (lane)
-            atomic_fetch_add_explicit(&lane->spawned, 1, memory_order_relaxed);
+    if (e == 0)
         return 0;
-    }
+    if (lane)
+        atomic_fetch_sub_explicit(&lane->spawned, 1, memory_order_relaxed);
     pthread_mutex_lock(&p->lock);
     if (th->all_prev)
         th->all_prev->all_next = th->all_next;
