@@ -118,11 +118,10 @@ TEST(sendfile_fallback_paths)
  * a sendfile(2) error ends the transfer with it. */
 TEST(sendfile_direct_and_splice_paths)
 {
-    weft_rt *rt = nu_rt(WEFT_RT_MULTI_THREAD);
-    weft_sockaddr addr;
-    weft_listener *ln = nu_listen(&addr);
-    weft_stream *c, *s;
-    nu_tcp_pair(rt, ln, &addr, &c, &s);
+    struct nu_net n;
+    nu_net_open(&n, WEFT_RT_MULTI_THREAD);
+    weft_rt *rt = n.rt;
+    weft_stream *c = n.client, *s = n.server;
 
     send_case(rt, s, c, 3 << 20, 0, 3 << 20); /* cached: direct */
 
@@ -148,11 +147,7 @@ TEST(sendfile_direct_and_splice_paths)
     ASSERT_EQ(sf.n, -ECONNRESET);
     weft__sys_fault_clear();
     close(fd);
-
-    weft_stream_close(c);
-    weft_stream_close(s);
-    weft_listener_close(ln);
-    weft_rt_free(rt);
+    nu_net_close(&n);
 }
 
 /* F11: the file shrinks while it is being sent. */

@@ -165,6 +165,27 @@ static inline void nu_tcp_pair(weft_rt *rt, weft_listener *ln, const weft_sockad
     *server = acc.conn;
 }
 
+/* A runtime of `flavor` with a loopback listener and one connected TCP pair through it. */
+struct nu_net {
+    weft_rt *rt;
+    weft_sockaddr addr;
+    weft_listener *ln;
+    weft_stream *client, *server;
+};
+static inline void nu_net_open(struct nu_net *n, int flavor)
+{
+    n->rt = nu_rt(flavor);
+    n->ln = nu_listen(&n->addr);
+    nu_tcp_pair(n->rt, n->ln, &n->addr, &n->client, &n->server);
+}
+static inline void nu_net_close(struct nu_net *n)
+{
+    weft_stream_close(n->client);
+    weft_stream_close(n->server);
+    weft_listener_close(n->ln);
+    weft_rt_free(n->rt);
+}
+
 /* A raw blocking TCP client socket connected to addr (CLOEXEC, blocking). */
 static inline int nu_raw_connect(const weft_sockaddr *addr)
 {
