@@ -238,7 +238,7 @@ static weft_poll conn_poll(void *state, weft_cx *cx, void *out)
         enum http_next next = http_conn_step(c, cx);
         /* Cork while a large file body is queued (nginx's tcp_nopush): its head and data
          * leave in full segments instead of one small packet per write. On loopback that
-         * halves the receiver's work per byte (docs/httpd.md, "Large files"). */
+         * halves the receiver's work per byte (docs/design/net.md, "Corking"). */
         set_cork(t, next == HTTP_NEXT_WRITE && http_conn_out_has_file(c, CORK_MIN_BYTES));
         switch (next) {
         case HTTP_NEXT_READ: {

@@ -245,7 +245,7 @@ weft_poll weft_sendfile_poll(weft_sendfile *pub, weft_cx *cx, ssize_t *result)
                     int err = weft__opf_start(&f->f, &f->s->h, cx);
                     if (err < 0)
                         return sf_finish(f, result, err);
-                    goto wait;
+                    continue; /* in flight now: the loop goes on to poll it */
                 }
                 if (r < 0)
                     return sf_finish(f, result, r);
@@ -270,7 +270,6 @@ weft_poll weft_sendfile_poll(weft_sendfile *pub, weft_cx *cx, ssize_t *result)
             if (err < 0)
                 return sf_finish(f, result, err);
         }
-    wait:
         if (weft__opf_poll(&f->f, cx, &res) == WEFT_PENDING)
             return WEFT_PENDING;
         switch (f->step) {

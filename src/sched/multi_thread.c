@@ -45,16 +45,6 @@ static void wake_worker(struct weft__worker *w)
         weft__futex_wake(&w->park, 1);
 }
 
-void weft__publish_io_stats(struct weft__stats *st, struct weft__io_driver *io)
-{
-    if (!io)
-        return;
-    const struct weft__io_stats *s = weft__io_driver_stats(io);
-    st_relaxed(&st->io_submitted, s->submitted);
-    st_relaxed(&st->io_completed, s->completed);
-    st_relaxed(&st->io_enters, s->enters);
-}
-
 /* ------------------------------------------------------------------ idle set */
 
 static void notify_one(weft_rt *rt)

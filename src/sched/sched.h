@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 
+#include "io/driver.h"
 #include "sched/queue.h"
 #include "task/slab.h"
 #include "task/task.h"
@@ -63,9 +64,17 @@ struct weft__stats {
      * ticks (the driver's own are plain fields of the owner's). */
     _Atomic uint64_t io_submitted, io_completed, io_enters;
 };
-struct weft__io_driver;
-/* Copy io's counters into st (owner thread of io; NULL io is a no-op). */
-void weft__publish_io_stats(struct weft__stats *st, struct weft__io_driver *io);
+/* Copy io's counters into st, where the metrics read them (owner thread of io, at its parks
+ * and event ticks, for both scheduler flavours; NULL io is a no-op). */
+static inline void weft__publish_io_stats(struct weft__stats *st, struct weft__io_driver *io)
+{
+    if (!io)
+        return;
+    const struct weft__io_stats *s = weft__io_driver_stats(io);
+    atomic_store_explicit(&st->io_submitted, s->submitted, memory_order_relaxed);
+    atomic_store_explicit(&st->io_completed, s->completed, memory_order_relaxed);
+    atomic_store_explicit(&st->io_enters, s->enters, memory_order_relaxed);
+}
 
 /* WEFT_METRICS=0 (CMake -DWEFT_METRICS=OFF) compiles the counters out: a measurement build
  * for docs/design/metrics.md; src/metrics then starts no monitor and reads zeros. */
