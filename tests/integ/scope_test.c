@@ -6,6 +6,7 @@
 #include "weft/scope.h"
 
 static _Atomic int finished, dropped;
+static _Atomic int spawned_all; /* the parent has spawned its whole batch */
 
 struct kid {
     WEFT_ASYNC_STATE;
@@ -17,6 +18,12 @@ static weft_poll kid_poll(void *st, weft_cx *cx, void *out)
     struct kid *k = st;
     (void)out;
     WEFT_ASYNC_BEGIN(k);
+    /* A failing kid waits for the whole batch to be spawned: failing earlier (a slow spawn
+     * loop under TSan) would cancel the scope and refuse the rest of the batch. */
+    while (k->fail && !atomic_load(&spawned_all)) {
+        weft_sleep_init(&k->s, WEFT_MS(1));
+        WEFT_AWAIT(k, weft_sleep_poll(&k->s, cx));
+    }
     weft_sleep_init(&k->s, WEFT_MS(k->ms));
     WEFT_AWAIT(k, weft_sleep_poll(&k->s, cx));
     if (k->fail)
@@ -61,6 +68,7 @@ static weft_poll parent_poll(void *st, weft_cx *cx, void *out)
             k.ms = 10000;
         ASSERT_EQ(weft_scope_spawn(p->scope, &kid_type, &k, NULL), 0);
     }
+    atomic_store(&spawned_all, 1);
     if (p->nested) {
         ASSERT_EQ(weft_scope_new(&p->inner, weft_cx_rt(cx), &(weft_scope_opts){.parent = p->scope}), 0);
         for (p->i = 0; p->i < 10; p->i++)
@@ -91,6 +99,7 @@ static void run(int flavor, struct parent init, int *err, int *failed)
     ASSERT_EQ(weft_rt_new(&rt, &(weft_rt_config){.flavor = flavor, .workers = 2}), 0);
     atomic_store(&finished, 0);
     atomic_store(&dropped, 0);
+    atomic_store(&spawned_all, 0);
     ASSERT_EQ(weft_rt_block_on(rt, &parent_type, &init, out), 0);
     weft_rt_free(rt);
     *err = out[0];
